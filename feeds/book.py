@@ -1,0 +1,334 @@
+"""The live odds book: current state per event, deltas with per-event sequence numbers.
+
+Every change to what is served (a source quote, a status change, a quote growing stale) goes
+through here and comes out as a Delta with the event's next `seq`, handed to the sinks in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from feeds.consensus import ConsensusConfig, MarketPrice, SourcePrices, aggregate
+from feeds.normalize import outcome_name
+from schema.errors import InvalidRequest
+from schema.model import (
+    OUTCOMES,
+    Delta,
+    Event,
+    EventInfo,
+    EventStatus,
+    Market,
+    MarketQuote,
+    MarketType,
+    Outcome,
+    market_order,
+)
+
+log = logging.getLogger(__name__)
+
+DeltaSink = Callable[[Delta], None]
+SYSTEM_SOURCE = "oddsgate"
+
+
+class StaleUpdate(InvalidRequest):
+    code = "STALE_UPDATE"
+
+
+@dataclass(slots=True, frozen=True)
+class BookConfig:
+    source_down_after: float = 60.0
+    max_future_skew: float = 300.0
+    auto_suspend: bool = True
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    name: str
+    last_seen: float
+    updates: int = 0
+    up: bool = True
+    down_since: float | None = None
+
+
+@dataclass(slots=True)
+class MarketState:
+    id: str
+    type: MarketType
+    line: Decimal | None
+    outcome_ids: tuple[str, ...]
+    names: dict[str, str]
+    books: dict[str, SourcePrices] = field(default_factory=dict)
+    last_timestamp: dict[str, datetime] = field(default_factory=dict)
+    suspended_by: set[str] = field(default_factory=set)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    margin: Decimal | None = None
+    reasons: frozenset[str] = frozenset()
+    # Set once a reprice found no fresh source: nothing more can decay until a quote arrives.
+    quiet: bool = False
+
+    @property
+    def suspended(self) -> bool:
+        return bool(self.reasons)
+
+
+@dataclass(slots=True)
+class EventState:
+    info: EventInfo
+    status: EventStatus
+    seq: int = 0
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    markets: dict[str, MarketState] = field(default_factory=dict)
+    announce: bool = True
+    snapshot: Event | None = None
+
+
+class OddsBook:
+    def __init__(
+        self,
+        config: BookConfig | None = None,
+        consensus: ConsensusConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sinks: Iterable[DeltaSink] = (),
+    ):
+        self.config = config or BookConfig()
+        self.consensus = consensus or ConsensusConfig()
+        self.clock = clock
+        self.sinks: list[DeltaSink] = list(sinks)
+        self.events: dict[str, EventState] = {}
+        self.sources: dict[str, SourceHealth] = {}
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def apply(self, quote: MarketQuote) -> list[Delta]:
+        """Apply one normalized quote; raises StaleUpdate/InvalidRequest and changes nothing if refused."""
+        now = self.clock()
+        if quote.timestamp.timestamp() > now + self.config.max_future_skew:
+            raise InvalidRequest(f"timestamp {quote.timestamp.isoformat()} is in the future")
+        event = self.events.get(quote.event.id)
+        market = event.markets.get(quote.market_id) if event is not None and quote.market_id else None
+        if market is not None:
+            last = market.last_timestamp.get(quote.source)
+            if last is not None and quote.timestamp < last:
+                raise StaleUpdate(
+                    f"update from {quote.source} at {quote.timestamp.isoformat()} is older than "
+                    f"its last one for {quote.event.id} {market.id} ({last.isoformat()})"
+                )
+        self._saw(quote.source, now)
+        deltas: list[Delta] = []
+        stamp = datetime.fromtimestamp(now, UTC)
+        if event is None:
+            event = EventState(quote.event, quote.status or EventStatus.SCHEDULED, updated_at=stamp)
+            self.events[event.info.id] = event
+        elif quote.event != event.info:
+            merged = _merge_info(event.info, quote.event)
+            if merged != event.info:
+                event.info, event.announce, event.snapshot = merged, True, None
+        if quote.status is not None and quote.status != event.status:
+            deltas.extend(self._set_status(event, quote.status, quote.source, stamp, now))
+        if quote.market_id is not None and quote.market_type is not None:
+            if market is None:
+                market = self._new_market(event, quote)
+            market.last_timestamp[quote.source] = quote.timestamp
+            self._take_prices(market, quote, now)
+            delta = self._reprice(event, market, now, stamp, quote.source, "quote")
+            if delta is not None:
+                deltas.append(delta)
+        elif event.announce:
+            deltas.append(self._emit(event, stamp, quote.source, "event"))
+        return deltas
+
+    def sweep(self) -> list[Delta]:
+        """Mark silent sources down and reprice markets whose quotes have aged."""
+        now = self.clock()
+        stamp = datetime.fromtimestamp(now, UTC)
+        for health in self.sources.values():
+            if health.up and now - health.last_seen > self.config.source_down_after:
+                health.up, health.down_since = False, now
+                log.warning("source %s is down: silent for %.0fs", health.name, now - health.last_seen)
+        fresh = self.consensus.fresh_seconds
+        deltas: list[Delta] = []
+        for event in self.events.values():
+            if event.status.closed:
+                continue
+            for market in event.markets.values():
+                if market.quiet or not market.books:
+                    continue
+                if all(now - book.received_at <= fresh for book in market.books.values()):
+                    continue
+                delta = self._reprice(event, market, now, stamp, SYSTEM_SOURCE, "freshness")
+                if delta is not None:
+                    deltas.append(delta)
+        return deltas
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def event(self, event_id: str) -> Event | None:
+        state = self.events.get(event_id)
+        return None if state is None else self._snapshot(state)
+
+    def snapshot(self) -> list[Event]:
+        return [self._snapshot(state) for state in self.events.values()]
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _saw(self, source: str, now: float) -> None:
+        health = self.sources.get(source)
+        if health is None:
+            self.sources[source] = SourceHealth(source, now, 1)
+            return
+        health.last_seen = now
+        health.updates += 1
+        if not health.up:
+            log.info("source %s is back after %.0fs", source, now - (health.down_since or now))
+            health.up, health.down_since = True, None
+
+    def _set_status(
+        self, event: EventState, status: EventStatus, source: str, stamp: datetime, now: float
+    ) -> list[Delta]:
+        event.status = status
+        deltas = [self._emit(event, stamp, source, "status", status=status)]
+        for market in event.markets.values():
+            market.quiet = False
+            delta = self._reprice(event, market, now, stamp, source, "status")
+            if delta is not None:
+                deltas.append(delta)
+        return deltas
+
+    def _new_market(self, event: EventState, quote: MarketQuote) -> MarketState:
+        assert quote.market_id is not None
+        assert quote.market_type is not None
+        ids = OUTCOMES[quote.market_type]
+        names = {o: outcome_name(event.info, quote.market_type, quote.line, o) for o in ids}
+        market = MarketState(quote.market_id, quote.market_type, quote.line, ids, names)
+        event.markets[market.id] = market
+        return market
+
+    @staticmethod
+    def _take_prices(market: MarketState, quote: MarketQuote, now: float) -> None:
+        market.quiet = False
+        if quote.suspended:
+            market.books.pop(quote.source, None)
+            market.suspended_by.add(quote.source)
+            return
+        market.suspended_by.discard(quote.source)
+        previous = market.books.get(quote.source)
+        odds = dict(previous.odds) if previous is not None else {}
+        for outcome_id, price in quote.prices:
+            if price is None:
+                odds.pop(outcome_id, None)
+            else:
+                odds[outcome_id] = price
+        market.books[quote.source] = SourcePrices.of(odds, len(market.outcome_ids), now)
+
+    def _reprice(
+        self, event: EventState, market: MarketState, now: float, stamp: datetime, source: str, reason: str
+    ) -> Delta | None:
+        price = aggregate(market.outcome_ids, market.books, now, self.consensus)
+        reasons = self._suspension(event, market, price)
+        if price.outcomes:
+            outcomes = {o: self._outcome(market, o, price, stamp) for o in market.outcome_ids}
+            margin = price.margin
+        else:
+            market.quiet = price.fresh_sources == 0
+            # No fresh price: keep showing the last one, marked stale, unless the market is suspended.
+            outcomes = {o: _mark_stale(old) for o, old in market.outcomes.items()}
+            margin = market.margin
+        changed = tuple(new for o, new in outcomes.items() if market.outcomes.get(o) != new)
+        is_new = not market.outcomes and not market.reasons and market.margin is None
+        market_changed = is_new or reasons != market.reasons or margin != market.margin
+        if not changed and not market_changed:
+            return None
+        market.outcomes, market.margin, market.reasons = outcomes, margin, reasons
+        return self._emit(
+            event,
+            stamp,
+            source,
+            reason,
+            market_id=market.id,
+            market_type=market.type,
+            line=market.line,
+            suspended=market.suspended,
+            margin=margin,
+            market_changed=market_changed,
+            outcomes=changed,
+        )
+
+    def _suspension(self, event: EventState, market: MarketState, price: MarketPrice) -> frozenset[str]:
+        if event.status.closed:
+            return frozenset({"event_closed"})
+        if price.outcomes:
+            return frozenset()
+        if market.suspended_by and not any(book.odds for book in market.books.values()):
+            return frozenset({"sources_suspended"})
+        if not market.outcomes:
+            return frozenset({"incomplete"})
+        if event.status is EventStatus.LIVE and self.config.auto_suspend:
+            return frozenset({"no_fresh_source"})
+        return frozenset()
+
+    @staticmethod
+    def _outcome(market: MarketState, outcome_id: str, price: MarketPrice, stamp: datetime) -> Outcome:
+        served = price.outcomes[outcome_id]
+        old = market.outcomes.get(outcome_id)
+        updated_at = old.updated_at if old is not None and old.odds == served.odds else stamp
+        sources = {name: book.odds[outcome_id] for name, book in market.books.items() if outcome_id in book.odds}
+        return Outcome(
+            outcome_id,
+            market.names[outcome_id],
+            served.odds,
+            updated_at,
+            served.source_count,
+            served.confidence,
+            sources,
+            served.flags,
+        )
+
+    def _emit(self, event: EventState, stamp: datetime, source: str, reason: str, **change: Any) -> Delta:
+        event.seq += 1
+        event.updated_at = stamp
+        event.snapshot = None
+        info = event.info if event.announce else None
+        if event.announce:
+            # The first delta of an event describes it fully, status included.
+            change.setdefault("status", event.status)
+            event.announce = False
+        delta = Delta(event.info.id, event.info.sport, event.seq, stamp, source, reason, event=info, **change)
+        for sink in self.sinks:
+            sink(delta)
+        return delta
+
+    def _snapshot(self, state: EventState) -> Event:
+        if state.snapshot is None:
+            markets = tuple(
+                sorted(
+                    (
+                        Market(m.id, m.type, m.line, m.suspended, m.margin, tuple(m.outcomes.values()))
+                        for m in state.markets.values()
+                        if m.outcomes or m.suspended
+                    ),
+                    key=market_order,
+                )
+            )
+            state.snapshot = Event(state.info, state.status, state.seq, state.updated_at, markets)
+        return state.snapshot
+
+
+def _mark_stale(outcome: Outcome) -> Outcome:
+    if "stale" in outcome.flags:
+        return outcome
+    return replace(outcome, flags=(*outcome.flags, "stale"), confidence=0.0)
+
+
+def _merge_info(current: EventInfo, reported: EventInfo) -> EventInfo:
+    """A later report may fill in a missing league; vendors' start times differ by minutes, so the
+    first one reported stays rather than flipping with every vendor."""
+    if current.league or not reported.league:
+        return current
+    return replace(current, league=reported.league)

@@ -1,0 +1,142 @@
+"""Fan-out of deltas behind one small interface, over the `broadcaster` library.
+
+The library keeps an unbounded queue per subscriber; here each channel has one library
+subscription per process, pumped into bounded per-consumer queues, so one slow consumer can only
+overflow its own queue. Publishing never awaits: the book stays on its hot path and a publisher
+task hands messages to the library in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from broadcaster import Broadcast as _Library
+
+from feeds.redis_backend import RedisPubSubBackend
+
+log = logging.getLogger(__name__)
+
+
+class Overflowed(Exception):
+    """The consumer fell more than its queue size behind; it must resynchronise from a snapshot."""
+
+
+class Subscription:
+    def __init__(self, channel: str, maxsize: int):
+        self.channel = channel
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def offer(self, message: bytes) -> bool:
+        if self.overflowed:
+            return False
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            # Wake a consumer blocked in get() so it learns of the overflow at once.
+            self._queue = asyncio.Queue(1)
+            self._queue.put_nowait(b"")
+            return False
+        return True
+
+    async def get(self) -> bytes:
+        message = await self._queue.get()
+        if self.overflowed:
+            raise Overflowed(f"subscriber fell behind on {self.channel}")
+        return message
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            yield await self.get()
+
+
+@dataclass(slots=True)
+class BroadcastStats:
+    published: int = 0
+    delivered: int = 0
+    overflowed: int = 0
+
+
+class Broadcast:
+    def __init__(self, url: str = "memory://", *, queue_size: int = 1024):
+        self.url = url
+        self.queue_size = queue_size
+        self.stats = BroadcastStats()
+        self._library = (
+            _Library(backend=RedisPubSubBackend(url)) if url.startswith(("redis://", "rediss://")) else _Library(url)
+        )
+        self._outbound: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._consumers: dict[str, set[Subscription]] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._publisher: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        await self._library.connect()
+        self._publisher = asyncio.create_task(self._publish_loop(), name="broadcast-publisher")
+
+    async def disconnect(self) -> None:
+        tasks = [*self._pumps.values(), *([self._publisher] if self._publisher else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pumps.clear()
+        self._publisher = None
+        await self._library.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher is not None and not self._publisher.done()
+
+    def publish(self, channel: str, message: bytes) -> None:
+        self.stats.published += 1
+        self._outbound.put_nowait((channel, message))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str, maxsize: int | None = None) -> AsyncIterator[Subscription]:
+        subscription = Subscription(channel, maxsize or self.queue_size)
+        consumers = self._consumers.setdefault(channel, set())
+        consumers.add(subscription)
+        if channel not in self._pumps:
+            ready = asyncio.Event()
+            self._pumps[channel] = asyncio.create_task(self._pump(channel, ready), name=f"broadcast-pump:{channel}")
+            await ready.wait()
+        try:
+            yield subscription
+        finally:
+            consumers.discard(subscription)
+            if not consumers:
+                del self._consumers[channel]
+                pump = self._pumps.pop(channel, None)
+                if pump is not None:
+                    pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pump
+
+    async def _publish_loop(self) -> None:
+        while True:
+            channel, message = await self._outbound.get()
+            await self._library.publish(channel, message)
+
+    async def _pump(self, channel: str, ready: asyncio.Event) -> None:
+        async with self._library.subscribe(channel) as library_subscription:
+            ready.set()
+            while True:
+                event = await library_subscription.get()
+                # The library types messages as str; a Redis backend may hand back either.
+                raw: object = event.message
+                message = raw if isinstance(raw, bytes) else str(raw).encode()
+                for consumer in tuple(self._consumers.get(channel, ())):
+                    if consumer.offer(message):
+                        self.stats.delivered += 1
+                    else:
+                        self.stats.overflowed += 1

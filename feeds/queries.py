@@ -1,0 +1,58 @@
+"""Reading the live book: which events and markets a query selects, in a stable order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from feeds.book import EventState, OddsBook
+from schema.model import Event, EventStatus, MarketType
+
+
+@dataclass(slots=True, frozen=True)
+class EventQuery:
+    sport: str | None = None
+    league: str | None = None
+    event_ids: frozenset[str] | None = None
+    market_types: frozenset[MarketType] | None = None
+    status: EventStatus | None = None
+    live: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
+    """The page of matching events and the total count; with a market filter, events lacking
+    every requested market are left out."""
+    selected: list[Event] = []
+    states: Iterable[EventState]
+    if query.event_ids is not None:
+        states = [book.events[i] for i in query.event_ids if i in book.events]
+    else:
+        states = book.events.values()
+    for state in states:
+        info, status = state.info, state.status
+        if query.sport is not None and info.sport != query.sport:
+            continue
+        if query.league is not None and info.league != query.league:
+            continue
+        if query.status is not None and status is not query.status:
+            continue
+        if query.live is not None and (status is EventStatus.LIVE) is not query.live:
+            continue
+        event = book.event(info.id)
+        if event is None:
+            continue
+        if query.market_types is not None:
+            event = only_markets(event, query.market_types)
+            if not event.markets:
+                continue
+        selected.append(event)
+    selected.sort(key=lambda e: (e.status is not EventStatus.LIVE, e.info.start_time, e.info.id))
+    return selected[query.offset : query.offset + query.limit], len(selected)
+
+
+def only_markets(event: Event, wanted: Iterable[MarketType | str]) -> Event:
+    """Keep markets whose type or id is wanted (`spread` keeps every line, `spread:-3.5` one)."""
+    keys = {w.value if isinstance(w, MarketType) else w for w in wanted}
+    return replace(event, markets=tuple(m for m in event.markets if m.type.value in keys or m.id in keys))

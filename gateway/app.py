@@ -1,0 +1,37 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.metrics import RequestTimer
+from gateway.routes import ingest, odds, ops
+from gateway.services import start_services, stop_services
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await stop_services(services)
+
+    app = Starlette(
+        routes=[*ops.ROUTES, *ingest.ROUTES, *odds.ROUTES],
+        middleware=[Middleware(RequestTimer)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

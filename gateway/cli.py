@@ -1,0 +1,73 @@
+"""The `oddsgate` command: serve, migrate, replay."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="oddsgate", description="Odds API gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the gateway (settings from ODDSGATE_* variables)")
+    serve.add_argument("--host", help="overrides ODDSGATE_HOST")
+    serve.add_argument("--port", type=int, help="overrides ODDSGATE_PORT")
+    serve.add_argument("--no-demo", action="store_true", help="do not start the demo feed")
+
+    migrate = commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    migrate.add_argument("--revision", default="head")
+
+    replay = commands.add_parser("replay", help="feed a JSONL file of vendor payloads to a running gateway")
+    replay.add_argument("file", help="JSONL: {at, adapter, source, payload} per line")
+    replay.add_argument("--url", default=None, help="gateway base URL (default: from ODDSGATE_HOST/PORT)")
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="multiple of recorded time; 0 sends as fast as possible"
+    )
+    replay.add_argument("--token", default=None, help="bearer token for the gateway")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "migrate":
+        from store.migrate import upgrade
+
+        upgrade(settings.database_url, args.revision)
+        print(f"database at {settings.database_url} is at {args.revision}")
+        return 0
+    from gateway.replay import replay_file
+
+    url = args.url or f"http://{settings.host}:{settings.port}"
+    return replay_file(args.file, url, speed=args.speed, token=args.token)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.no_demo:
+        overrides["demo_feed"] = False
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws="websockets-sansio",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""One error shape for every interface: {"error": {"code", "message"}}, with the contract's statuses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.responses import json_response
+from schema.errors import OddsgateError
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "INVALID_REQUEST": 422,
+    "INVALID_ODDS": 422,
+    "STALE_UPDATE": 409,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "AGE_VERIFICATION_REQUIRED": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "REGION_BLOCKED": 451,
+    "RATE_LIMITED": 429,
+    "UNAVAILABLE": 503,
+    "INTERNAL": 500,
+}
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error.update(details)
+    return {"error": error}
+
+
+def error_response(code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    return json_response(error_body(code, message, details), status_code=STATUS.get(code, 400))
+
+
+async def on_oddsgate_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OddsgateError)
+    return error_response(exc.code, exc.message, exc.details)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL")
+    message = str(exc.detail)
+    if exc.status_code in (404, 405):
+        message = f"{message}: {request.method} {request.url.path}"
+    response = json_response(error_body(code, message), status_code=exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response("INTERNAL", "internal error; it has been logged")
+
+
+EXCEPTION_HANDLERS = {OddsgateError: on_oddsgate_error, HTTPException: on_http_error, Exception: on_unexpected}

@@ -1,0 +1,58 @@
+"""Query-string parsing with the contract's error for every bad value."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.datastructures import QueryParams
+
+from schema.errors import InvalidRequest
+
+
+def text(params: QueryParams, name: str) -> str | None:
+    value = params.get(name)
+    return value.strip() or None if value is not None else None
+
+
+def integer(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"'{name}' must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"'{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def boolean(params: QueryParams, name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    lowered = raw.strip().lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise InvalidRequest(f"'{name}' must be true or false, got {raw!r}")
+
+
+def csv(params: QueryParams, name: str) -> list[str] | None:
+    raw = params.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def timestamp(params: QueryParams, name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+    except ValueError:
+        raise InvalidRequest(f"'{name}' must be an ISO 8601 time, got {raw!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,60 @@
+"""Odds in: the canonical batch format, and vendor formats through their adapters."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import error_body
+from gateway.responses import json_response
+from gateway.security import authorize
+from gateway.services import Services
+from schema.errors import OddsgateError
+
+
+class PayloadTooLarge(OddsgateError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _ingest(request: Request, adapter: str) -> Response:
+    await authorize(request, "odds:ingest")
+    services: Services = request.app.state.services
+    services.ingestor.adapter(adapter)
+    body = await read_body(request, services.settings.max_body_bytes)
+    result = services.ingest(adapter, body, request.query_params.get("source"))
+    reply = result.json()
+    if result.rejected and not result.accepted:
+        # Nothing was taken: an error status, with every reason, so a client cannot miss it.
+        count = len(result.rejected)
+        message = f"all {count} update{'s' if count != 1 else ''} were rejected"
+        return json_response({**error_body("INVALID_REQUEST", message), **reply}, status_code=422)
+    return json_response(reply)
+
+
+async def ingest_canonical(request: Request) -> Response:
+    return await _ingest(request, "canonical")
+
+
+async def ingest_vendor(request: Request) -> Response:
+    return await _ingest(request, request.path_params["adapter"])
+
+
+ROUTES = [
+    Route("/api/v2/ingest", ingest_canonical, methods=["POST"]),
+    Route("/api/v2/feeds/{adapter}", ingest_vendor, methods=["POST"]),
+]

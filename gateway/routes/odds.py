@@ -1,0 +1,131 @@
+"""Reading odds: the live book, one event, an event as it was, and source health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from feeds.queries import EventQuery, find_events, only_markets
+from gateway import params
+from gateway.responses import json_response
+from gateway.security import authorize
+from gateway.services import Services
+from schema import SCHEMA_VERSION
+from schema.errors import InvalidRequest, NotFound
+from schema.model import MarketType
+from schema.render import OddsFormat, event_json
+
+MAX_PAGE = 500
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _format(request: Request) -> OddsFormat | None:
+    raw = params.text(request.query_params, "format")
+    if raw is None:
+        return None
+    try:
+        return OddsFormat(raw.lower())
+    except ValueError:
+        raise InvalidRequest(f"'format' must be decimal, american or fractional, got {raw!r}") from None
+
+
+def _market_types(services: Services, names: list[str] | None) -> frozenset[MarketType] | None:
+    if names is None:
+        return None
+    return frozenset(services.normalizer.market_type(name) for name in names)
+
+
+async def list_odds(request: Request) -> Response:
+    await authorize(request, "odds:read")
+    services = _services(request)
+    q = request.query_params
+    sport = league = None
+    if (raw_sport := params.text(q, "sport")) is not None:
+        sport, implied_league = services.normalizer.sport_and_league(raw_sport, None)
+        league = implied_league or None
+    if (raw_league := params.text(q, "league")) is not None:
+        league_sport, league = services.normalizer.sport_and_league(raw_sport or raw_league, raw_league)
+        sport = sport or league_sport
+    status = params.text(q, "status")
+    event_id = params.text(q, "event_id")
+    query = EventQuery(
+        sport=sport,
+        league=league,
+        event_ids=frozenset(params.csv(q, "event_id") or []) if event_id else None,
+        market_types=_market_types(services, params.csv(q, "markets")),
+        status=services.normalizer.status(status) if status else None,
+        live=params.boolean(q, "live"),
+        limit=params.integer(q, "limit", 100, 1, MAX_PAGE),
+        offset=params.integer(q, "offset", 0, 0, 1_000_000),
+    )
+    fmt = _format(request)
+    events, total = find_events(services.book, query)
+    return json_response(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "data": [event_json(e, fmt) for e in events],
+            "pagination": {"limit": query.limit, "offset": query.offset, "total": total},
+        }
+    )
+
+
+async def get_event(request: Request) -> Response:
+    await authorize(request, "odds:read")
+    services = _services(request)
+    event_id = request.path_params["event_id"]
+    event = services.book.event(event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id!r} in the live book")
+    if (markets := params.csv(request.query_params, "markets")) is not None:
+        event = only_markets(event, _market_types(services, markets) or ())
+    return json_response({"schema_version": SCHEMA_VERSION, "data": event_json(event, _format(request))})
+
+
+async def event_history(request: Request) -> Response:
+    await authorize(request, "odds:read")
+    services = _services(request)
+    event_id = request.path_params["event_id"]
+    at = params.timestamp(request.query_params, "at") or datetime.now(UTC)
+    event = await services.audit.event_at(event_id, at)
+    if event is None:
+        raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")
+    if (market := params.text(request.query_params, "market")) is not None:
+        wanted = market if ":" in market else services.normalizer.market_type(market)
+        event = only_markets(event, [wanted])
+    return json_response({"schema_version": SCHEMA_VERSION, "as_of": at, "data": event_json(event, _format(request))})
+
+
+async def list_sources(request: Request) -> Response:
+    await authorize(request, "odds:read")
+    services = _services(request)
+    now = services.book.clock()
+    return json_response(
+        {
+            "data": [
+                {
+                    "source": s.name,
+                    "up": s.up,
+                    "last_seen": datetime.fromtimestamp(s.last_seen, UTC),
+                    "silent_seconds": round(now - s.last_seen, 3),
+                    "updates": s.updates,
+                    "accuracy_weight": services.book.consensus.weight(s.name),
+                }
+                for s in sorted(services.book.sources.values(), key=lambda s: s.name)
+            ]
+        }
+    )
+
+
+ROUTES = [
+    Route("/api/v2/odds", list_odds, methods=["GET"]),
+    Route("/api/v2/events/{event_id}", get_event, methods=["GET"]),
+    Route("/api/v2/events/{event_id}/history", event_history, methods=["GET"]),
+    Route("/api/v2/sources", list_sources, methods=["GET"]),
+]

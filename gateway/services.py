@@ -1,0 +1,150 @@
+"""Builds and owns the running parts: database, broadcast, book, ingest, audit, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from feeds.adapters import load_adapters
+from feeds.aliases import AliasBook
+from feeds.book import BookConfig, OddsBook
+from feeds.broadcast import Broadcast
+from feeds.consensus import METHOD, METHOD_VERSION, ConsensusConfig
+from feeds.ingest import Ingestor, IngestResult
+from feeds.normalize import Normalizer
+from feeds.publish import BroadcastSink
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from store.audit import AuditRepository
+from store.audit_writer import AuditWriter
+from store.db import create_engine
+from store.migrate import upgrade_async
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    broadcast: Broadcast
+    book: OddsBook
+    normalizer: Normalizer
+    ingestor: Ingestor
+    audit: AuditRepository
+    audit_writer: AuditWriter
+    metrics: Metrics
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+    def ingest(self, adapter: str, payload: bytes, source: str | None = None) -> IngestResult:
+        started = time.perf_counter()
+        result = self.ingestor.ingest(adapter, payload, source)
+        self.metrics.observe_ingest(adapter, result, time.perf_counter() - started)
+        return result
+
+    def background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        self.tasks.append(asyncio.create_task(_guarded(name, work), name=name))
+
+    def refresh_gauges(self) -> None:
+        self.metrics.events.set(len(self.book.events))
+        up = sum(1 for s in self.book.sources.values() if s.up)
+        self.metrics.sources_up.set(up)
+        self.metrics.sources_down.set(len(self.book.sources) - up)
+        self.metrics.audit_backlog.set(self.audit_writer.backlog)
+        self.metrics.audit_written.set(self.audit_writer.written)
+        self.metrics.broadcast_overflows.set(self.broadcast.stats.overflowed)
+
+
+async def start_services(settings: Settings) -> Services:
+    if settings.auto_migrate:
+        await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    broadcast = Broadcast(settings.redis_url or "memory://", queue_size=settings.broadcast_queue)
+    await broadcast.connect()
+    metrics = Metrics()
+    audit = AuditRepository(engine)
+    writer = AuditWriter(
+        audit,
+        method=METHOD,
+        method_version=METHOD_VERSION,
+        interval=settings.audit_interval,
+        batch=settings.audit_batch,
+    )
+    consensus = ConsensusConfig(
+        accuracy=dict(settings.source_weights),
+        fresh_seconds=settings.fresh_seconds,
+        stale_seconds=settings.stale_seconds,
+        outlier_logit=settings.outlier_logit,
+        divergence=settings.divergence,
+    )
+    book = OddsBook(
+        BookConfig(source_down_after=settings.source_down_after, auto_suspend=settings.auto_suspend),
+        consensus,
+        sinks=[BroadcastSink(broadcast), writer, metrics.delta_sink()],
+    )
+    aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
+    normalizer = Normalizer(aliases)
+    services = Services(
+        settings,
+        engine,
+        broadcast,
+        book,
+        normalizer,
+        Ingestor(book, normalizer, load_adapters()),
+        audit,
+        writer,
+        metrics,
+    )
+    writer.start()
+    services.background("book-sweeper", lambda: _sweep_forever(services))
+    if settings.demo_feed:
+        services.background("demo-feed", lambda: _demo(services))
+    return services
+
+
+async def stop_services(services: Services) -> None:
+    for task in services.tasks:
+        task.cancel()
+    for task in services.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await services.audit_writer.stop()
+    await services.broadcast.disconnect()
+    await services.engine.dispose()
+
+
+async def _sweep_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.sweep_interval)
+        try:
+            services.book.sweep()
+        except Exception:
+            # One bad market must not stop staleness checks for every other market.
+            log.exception("book sweep failed")
+        services.refresh_gauges()
+
+
+async def _demo(services: Services) -> None:
+    from feeds.demo.simulator import Payload, run_demo
+
+    async def ingest(payload: Payload) -> IngestResult:
+        return services.ingest(payload.adapter, payload.body, payload.source)
+
+    await run_demo(ingest, rate=services.settings.demo_rate, seed=services.settings.demo_seed)
+
+
+async def _guarded(name: str, work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s stopped", name)
+        raise

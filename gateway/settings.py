@@ -1,0 +1,52 @@
+"""The one typed settings object, read from ODDSGATE_* environment variables; passed, never re-read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ODDSGATE_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///oddsgate.db"
+    auto_migrate: bool = True
+    redis_url: str | None = None
+    jwt_secret: str = "change-me-oddsgate-development-secret"
+    log_level: str = "info"
+
+    demo_feed: bool = True
+    demo_rate: float = Field(20.0, gt=0, description="vendor messages per second from the demo feed")
+    demo_seed: int | None = None
+
+    aliases_file: Path | None = None
+    source_weights: dict[str, float] = Field(default_factory=dict, description="JSON: source -> accuracy weight")
+    fresh_seconds: float = Field(30.0, gt=0)
+    stale_seconds: float = Field(120.0, gt=0)
+    source_down_after: float = Field(60.0, gt=0)
+    outlier_logit: float = Field(0.35, gt=0)
+    divergence: float = Field(0.05, gt=0, lt=1)
+    auto_suspend: bool = True
+    sweep_interval: float = Field(1.0, gt=0)
+
+    audit_interval: float = Field(0.25, gt=0)
+    audit_batch: int = Field(2000, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    broadcast_queue: int = Field(1024, gt=0)
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        if self.stale_seconds <= self.fresh_seconds:
+            raise ValueError("ODDSGATE_STALE_SECONDS must be greater than ODDSGATE_FRESH_SECONDS")
+        if any(weight < 0 for weight in self.source_weights.values()):
+            raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
+        return self

@@ -1,0 +1,28 @@
+"""Domain errors carrying a contract error code; the edge maps codes to transport statuses."""
+
+from __future__ import annotations
+
+
+class OddsgateError(Exception):
+    """A refusal with a stable code from CONTRACT.md and a message a human can act on."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, object] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+
+class InvalidRequest(OddsgateError):
+    code = "INVALID_REQUEST"
+
+
+class InvalidOdds(InvalidRequest):
+    code = "INVALID_ODDS"
+
+
+class NotFound(OddsgateError):
+    code = "NOT_FOUND"

@@ -1,0 +1,101 @@
+"""The contract's JSON shapes for events, markets, outcomes and deltas."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from schema.model import Delta, Event, EventInfo, Market, Outcome
+from schema.odds import formats
+
+JSON = dict[str, Any]
+
+
+class OddsFormat(StrEnum):
+    DECIMAL = "decimal"
+    AMERICAN = "american"
+    FRACTIONAL = "fractional"
+
+
+def odds_json(odds: Decimal, fmt: OddsFormat | None = None) -> JSON:
+    decimal, american, fractional = formats(odds)
+    if fmt is None:
+        return {"decimal": decimal, "american": american, "fractional": fractional}
+    if fmt is OddsFormat.DECIMAL:
+        return {"decimal": decimal}
+    if fmt is OddsFormat.AMERICAN:
+        return {"american": american}
+    return {"fractional": fractional}
+
+
+def outcome_json(outcome: Outcome, fmt: OddsFormat | None = None) -> JSON:
+    return {
+        "id": outcome.id,
+        "name": outcome.name,
+        "odds": odds_json(outcome.odds, fmt),
+        "implied_probability": round(1 / float(outcome.odds), 4),
+        "updated_at": outcome.updated_at,
+        "source_count": outcome.source_count,
+        "confidence": outcome.confidence,
+        "sources": {name: float(odds) for name, odds in outcome.sources.items()},
+        "flags": list(outcome.flags),
+    }
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def market_json(market: Market, fmt: OddsFormat | None = None) -> JSON:
+    return {
+        "id": market.id,
+        "type": market.type.value,
+        "line": _number(market.line),
+        "suspended": market.suspended,
+        "margin": _number(market.margin),
+        "outcomes": [outcome_json(o, fmt) for o in market.outcomes],
+    }
+
+
+def event_info_json(info: EventInfo) -> JSON:
+    return {
+        "id": info.id,
+        "sport": info.sport,
+        "league": info.league,
+        "home_team": info.home_team,
+        "away_team": info.away_team,
+        "start_time": info.start_time,
+    }
+
+
+def event_json(event: Event, fmt: OddsFormat | None = None) -> JSON:
+    body = event_info_json(event.info)
+    body["status"] = event.status.value
+    body["seq"] = event.seq
+    body["updated_at"] = event.updated_at
+    body["markets"] = [market_json(m, fmt) for m in event.markets]
+    return body
+
+
+def delta_json(delta: Delta) -> JSON:
+    body: JSON = {
+        "event_id": delta.event_id,
+        "sport": delta.sport,
+        "seq": delta.seq,
+        "timestamp": delta.timestamp,
+        "source": delta.source,
+        "reason": delta.reason,
+        "market_id": delta.market_id,
+    }
+    if delta.market_id is not None:
+        body["market_type"] = delta.market_type.value if delta.market_type else None
+        body["line"] = _number(delta.line)
+        body["suspended"] = delta.suspended
+        body["margin"] = _number(delta.margin)
+        body["outcomes"] = [outcome_json(o) for o in delta.outcomes]
+    if delta.status is not None:
+        body["status"] = delta.status.value
+    if delta.event is not None:
+        body["event"] = event_info_json(delta.event)
+    return body

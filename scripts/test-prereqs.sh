@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes sure the real servers the integration tests start are installed: redis-server and
+# PostgreSQL's initdb/pg_ctl. The tests themselves start them on loopback on free ports.
+set -euo pipefail
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        $sudo_cmd apt-get update -qq
+        apt_updated=1
+    fi
+    echo "test-prereqs: installing $* with apt" >&2
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+
+pg_bin() {
+    command -v "$1" 2>/dev/null || ls -1d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
+}
+if [ -z "$(pg_bin initdb)" ] || [ -z "$(pg_bin pg_ctl)" ]; then
+    apt_install postgresql
+fi
+# PostgreSQL refuses to run as root; the tests run it as this user when they are root.
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi
+echo "test-prereqs: redis-server $(redis-server --version | awk '{print $3}'), postgres $("$(pg_bin pg_ctl)" --version | awk '{print $3}')"

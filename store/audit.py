@@ -1,0 +1,118 @@
+"""The audit trail of every served change, and the state of an event rebuilt from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schema.model import Event, EventInfo, EventStatus, Market, MarketType, Outcome, market_order, outcome_order
+from store.tables import EventRow, OddsChangeRow
+
+EventValues = dict[str, object]
+ChangeValues = dict[str, object]
+
+
+class AuditRepository:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def append(self, events: Sequence[EventValues], changes: Sequence[ChangeValues]) -> None:
+        """Upsert event descriptions and append changes in one transaction."""
+        async with self.engine.begin() as conn:
+            if events:
+                upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(EventRow)
+                stmt = upsert.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={
+                        "league": upsert.excluded.league,
+                        "start_time": upsert.excluded.start_time,
+                        "updated_at": upsert.excluded.updated_at,
+                    },
+                )
+                await conn.execute(stmt, list(events))
+            if changes:
+                await conn.execute(insert(OddsChangeRow), list(changes))
+
+    async def count(self, event_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(OddsChangeRow)
+        if event_id is not None:
+            stmt = stmt.where(OddsChangeRow.event_id == event_id)  # type: ignore[arg-type]
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def event_at(self, event_id: str, at: datetime, market_id: str | None = None) -> Event | None:
+        """The event as it was served at `at`: the latest audited row per event, market and outcome."""
+        rows_table = OddsChangeRow.__table__  # type: ignore[attr-defined]
+        upto = (rows_table.c.event_id == event_id) & (rows_table.c.changed_at <= at)
+        if market_id is not None:
+            upto &= (rows_table.c.market_id == market_id) | (rows_table.c.kind == "event")
+        latest = (
+            select(func.max(rows_table.c.id))
+            .where(upto)
+            .group_by(rows_table.c.kind, rows_table.c.market_id, rows_table.c.outcome_id)
+        )
+        async with self.engine.connect() as conn:
+            info_row = (
+                await conn.execute(select(EventRow.__table__).where(EventRow.__table__.c.id == event_id))  # type: ignore[attr-defined]
+            ).first()
+            if info_row is None:
+                return None
+            rows = (
+                await conn.execute(select(rows_table).where(rows_table.c.id.in_(latest)).order_by(rows_table.c.id))
+            ).all()
+        if not rows:
+            return None
+        info = EventInfo(
+            info_row.id, info_row.sport, info_row.league, info_row.home_team, info_row.away_team, info_row.start_time
+        )
+        return _fold(info, rows)
+
+
+def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
+    status = EventStatus.SCHEDULED
+    seq = 0
+    updated_at = info.start_time
+    markets: dict[str, dict[str, object]] = {}
+    outcomes: dict[str, list[Outcome]] = {}
+    for row in rows:
+        r = row._mapping  # type: ignore[attr-defined]
+        if r["seq"] >= seq:
+            seq, updated_at = r["seq"], r["changed_at"]
+        if r["kind"] == "event":
+            status = EventStatus(r["status"])
+        elif r["kind"] == "market":
+            markets[r["market_id"]] = dict(r)
+        else:
+            outcomes.setdefault(r["market_id"], []).append(
+                Outcome(
+                    r["outcome_id"],
+                    r["outcome_name"],
+                    r["new_odds"],
+                    r["odds_updated_at"],
+                    r["source_count"],
+                    r["confidence"],
+                    {name: Decimal(odds) for name, odds in (r["sources"] or {}).items()},
+                    tuple(r["flags"] or ()),
+                )
+            )
+    built = sorted(
+        (
+            Market(
+                market_id,
+                MarketType(str(m["market_type"])),
+                m["line"],  # type: ignore[arg-type]
+                bool(m["suspended"]),
+                m["margin"],  # type: ignore[arg-type]
+                tuple(sorted(outcomes.get(market_id, []), key=outcome_order)),
+            )
+            for market_id, m in markets.items()
+        ),
+        key=market_order,
+    )
+    return Event(info, status, seq, updated_at, tuple(built))

@@ -1,0 +1,59 @@
+"""SQLModel tables. Only repositories in `store` touch them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer
+from sqlmodel import Field, SQLModel
+
+from store.types import ExactDecimal, UTCDateTime
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=200)
+    sport: str = Field(max_length=64)
+    league: str = Field(max_length=128)
+    home_team: str = Field(max_length=200)
+    away_team: str = Field(max_length=200)
+    start_time: datetime = Field(sa_type=UTCDateTime)
+    first_seen: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OddsChangeRow(SQLModel, table=True):
+    """One audited change. `kind` says what it describes: the event (status), a market
+    (suspension, margin) or an outcome (price, sources, confidence, flags)."""
+
+    __tablename__ = "odds_changes"
+    __table_args__ = (Index("ix_odds_changes_event_time", "event_id", "changed_at"),)
+
+    # SQLite only autoincrements an INTEGER primary key; PostgreSQL gets 64 bits for a long history.
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
+    event_id: str = Field(max_length=200)
+    seq: int
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=16)
+    source: str = Field(max_length=128)
+    reason: str = Field(max_length=32)
+    status: str | None = Field(default=None, max_length=16)
+    market_id: str | None = Field(default=None, max_length=64)
+    market_type: str | None = Field(default=None, max_length=16)
+    line: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    suspended: bool | None = None
+    margin: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    outcome_id: str | None = Field(default=None, max_length=16)
+    outcome_name: str | None = Field(default=None, max_length=256)
+    prev_odds: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    new_odds: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    odds_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sources: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    source_count: int | None = None
+    confidence: float | None = None
+    flags: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    method: str = Field(max_length=64)
+    method_version: int

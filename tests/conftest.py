@@ -1,0 +1,102 @@
+"""Shared fixtures: real servers (PostgreSQL, Redis, the gateway under uvicorn) on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.services import Services
+from gateway.settings import Settings
+from tests.support.servers import free_port, postgres_server, redis_server
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+async def create_database(cluster_url: str) -> str:
+    """A fresh, empty database on the PostgreSQL server at `cluster_url`."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(cluster_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    await admin.dispose()
+    return cluster_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: str) -> str:
+    return await create_database(postgres_cluster)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'oddsgate.db'}"
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    app: Starlette
+    client: httpx.AsyncClient
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+
+def gateway_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "demo_feed": False,
+        "audit_interval": 0.05,
+        "sweep_interval": 0.1,
+        "log_level": "warning",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def start_gateway(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette, str]:
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.025)
+    else:
+        raise RuntimeError("gateway did not start")
+    return server, task, app, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def gateway(sqlite_url: str) -> AsyncIterator[RunningGateway]:
+    """The gateway under a real uvicorn on a free port, SQLite in a temp dir, demo feed off."""
+    server, task, app, url = await start_gateway(gateway_settings(sqlite_url))
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield RunningGateway(url, app, client)
+    server.should_exit = True
+    await task
