@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/ingest.py            # full run (~1 minute)
+    .venv/bin/python bench/ingest.py            # full run (~1.5 minutes)
     .venv/bin/python bench/ingest.py --quick    # ~3 s smoke run
 
 The pipeline is wired as gateway/services.py wires it (same settings, adapters, consensus and book
@@ -29,6 +29,7 @@ import math
 import os
 import platform
 import random
+import resource
 import shlex
 import sys
 import time
@@ -83,6 +84,12 @@ SOURCES = (
     Source("asiaodds", 0.065, 0.010, 0, "ids"),
 )
 
+OUTCOMES_OF = {
+    "moneyline": ("home", "away"),
+    "1x2": ("home", "draw", "away"),
+    "spread": ("home", "away"),
+    "total": ("over", "under"),
+}
 MARKET_SPELLING = {
     "moneyline": ("moneyline", "h2h", "money line"),
     "1x2": ("1x2", "match result", "1x2"),
@@ -103,9 +110,13 @@ class SportSpec:
 
 
 SPORTS = {
-    "american_football": SportSpec(("NFL", "American Football", "nfl"), "NFL", 14, "moneyline", (3.5, 7.0), (44.5, 47.5), True),
+    "american_football": SportSpec(
+        ("NFL", "American Football", "nfl"), "NFL", 14, "moneyline", (3.5, 7.0), (44.5, 47.5), True
+    ),
     "football": SportSpec(("soccer", "Football", "soccer"), "EPL", 10, "1x2", (0.5, 0.25), (2.5, 2.75), False),
-    "basketball": SportSpec(("basketball", "NBA", "Basketball"), "NBA", 8, "moneyline", (4.5, 6.5), (221.5, 228.0), True),
+    "basketball": SportSpec(
+        ("basketball", "NBA", "Basketball"), "NBA", 8, "moneyline", (4.5, 6.5), (221.5, 228.0), True
+    ),
     "ice_hockey": SportSpec(("ice hockey", "NHL", "Ice Hockey"), "NHL", 4, "moneyline", (1.5,), (5.5, 6.0), False),
     "tennis": SportSpec(("tennis", "ATP", "Tennis"), "ATP", 4, "moneyline", (3.5, 4.5), (22.5, 23.5), False),
 }
@@ -196,12 +207,12 @@ def build_markets(rng: random.Random, now: datetime) -> list[GenMarket]:
             if spec.alternate_total:
                 kinds.append(("total", (kinds[2][1] or 0.0) + 3.0))
             for kind, line in kinds:
-                outcomes = ("home", "draw", "away") if kind == "1x2" else ("over", "under") if kind == "total" else ("home", "away")
+                outcomes = OUTCOMES_OF[kind]
                 logits = [rng.gauss(0.0, 0.5) for _ in outcomes]
                 if kind == "1x2":
                     logits[1] -= 0.4
                 quoted = SOURCES if rng.random() < 0.6 else tuple(rng.sample(SOURCES, 3))
-                markets.append(GenMarket(event, kind, line, outcomes, logits, quoted))  # fmt: skip
+                markets.append(GenMarket(event, kind, line, outcomes, logits, quoted))
     return markets
 
 
@@ -414,9 +425,9 @@ class Consumer:
             self.overflowed = True
             self.ready.set()
 
-    async def drain(self, timeout: float = 60.0) -> None:
-        """Yield to the loop until every published delta has been received, then unsubscribe."""
-        deadline = time.perf_counter() + timeout
+    async def drain(self, within: float = 60.0) -> None:
+        """Yield to the loop until every published delta has been received."""
+        deadline = time.perf_counter() + within
         while self.received < self.broadcast.stats.published and not self.overflowed:
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"only {self.received} of {self.broadcast.stats.published} deltas arrived")
@@ -432,6 +443,22 @@ class Consumer:
 # --- measurements --------------------------------------------------------------------------------
 
 
+@dataclass(slots=True, frozen=True)
+class Usage:
+    """CPU time of this process and how often the kernel took the core away (others wanted it)."""
+
+    cpu: float
+    preempted: int
+
+    @classmethod
+    def now(cls) -> Usage:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(usage.ru_utime + usage.ru_stime, usage.ru_nivcsw)
+
+    def since(self, start: Usage) -> Usage:
+        return Usage(self.cpu - start.cpu, self.preempted - start.preempted)
+
+
 @dataclass(slots=True)
 class Throughput:
     label: str
@@ -442,6 +469,7 @@ class Throughput:
     overflowed: bool
     rejected: int
     first_rejection: str
+    usage: Usage
 
 
 async def throughput(label: str, payloads: list[bytes], updates: int, settings: Settings, *, audit: bool) -> Throughput:
@@ -451,6 +479,7 @@ async def throughput(label: str, payloads: list[bytes], updates: int, settings: 
     await consumer.start()
     gc.collect()
     ingest = pipeline.ingest
+    usage = Usage.now()
     started = time.perf_counter()
     for payload in payloads:
         ingest(payload)
@@ -458,6 +487,7 @@ async def throughput(label: str, payloads: list[bytes], updates: int, settings: 
         await asyncio.sleep(0)
     await consumer.drain()
     seconds = time.perf_counter() - started
+    used = Usage.now().since(usage)
     await consumer.stop()
     await pipeline.stop()
     return Throughput(
@@ -469,6 +499,7 @@ async def throughput(label: str, payloads: list[bytes], updates: int, settings: 
         consumer.overflowed,
         pipeline.rejected,
         pipeline.first_rejection,
+        used,
     )
 
 
@@ -486,6 +517,7 @@ class Latency:
     unmatched: int
     overflowed: bool
     rejected: int
+    usage: Usage
 
 
 class _Current:
@@ -509,11 +541,15 @@ async def latency(payloads: list[bytes], per_payload: int, rate: float, settings
     call: list[float] = []
     late: list[float] = []
     clock = time.perf_counter
+    usage = Usage.now()
     origin = clock() + 0.005
     for index, payload in enumerate(payloads):
         scheduled = origin + index * interval
-        while (delay := scheduled - clock()) > 0:
-            # The selector sleeps in whole milliseconds: sleep the bulk, then spin through the loop.
+        # Yield at least once per payload, even when behind schedule, so deltas flow out as they
+        # would between two requests. The selector sleeps in whole milliseconds: sleep the bulk,
+        # then spin through the loop.
+        await asyncio.sleep(0)
+        while (delay := scheduled - clock()) > 0:  # noqa: ASYNC110 - a pacer, not a wait for a condition
             await asyncio.sleep(delay - 0.0015 if delay > 0.002 else 0)
         current.scheduled, current.started = scheduled, clock()
         pipeline.ingest(payload)
@@ -521,6 +557,7 @@ async def latency(payloads: list[bytes], per_payload: int, rate: float, settings
         late.append(current.started - scheduled)
     await consumer.drain()
     seconds = clock() - origin
+    used = Usage.now().since(usage)
     await consumer.stop()
     await pipeline.stop()
     updates = len(payloads) * per_payload
@@ -537,6 +574,7 @@ async def latency(payloads: list[bytes], per_payload: int, rate: float, settings
         consumer.unmatched,
         consumer.overflowed,
         pipeline.rejected,
+        used,
     )
 
 
@@ -607,9 +645,15 @@ def cpu_model() -> str:
 def print_throughput(result: Throughput) -> None:
     label = result.label
     print(f"throughput ({label}): {result.updates / result.seconds:,.0f} updates/s")
-    print(f"deltas ({label}): {result.deltas / result.seconds:,.0f} deltas/s ({result.deltas / result.updates:.2f} per update)")
+    per_update = result.deltas / result.updates
+    print(f"deltas ({label}): {result.deltas / result.seconds:,.0f} deltas/s ({per_update:.2f} per update)")
     print(f"delivered ({label}): {result.delivered / result.seconds:,.0f} deltas/s to the subscriber")
-    print(f"time per update ({label}): {result.seconds / result.updates * 1e6:.1f} us ({result.seconds:.2f} s for {result.updates:,} updates)")  # fmt: skip
+    micros = result.seconds / result.updates * 1e6
+    print(f"time per update ({label}): {micros:.1f} us ({result.seconds:.2f} s for {result.updates:,} updates)")
+    print(
+        f"cpu ({label}): {result.usage.cpu / result.seconds:.0%} of wall time, "
+        f"{result.usage.preempted:,} involuntary context switches (other processes on the core)"
+    )
     if result.rejected:
         print(f"REJECTED ({label}): {result.rejected:,} updates, first: {result.first_rejection}")
     if result.overflowed or result.delivered != result.deltas:
@@ -635,8 +679,10 @@ def print_latency(result: Latency) -> None:
                 print(f"{label} {name}: {percentile(values, q) * 1e3:.3f} ms")
             print(f"{label} max: {max(values) * 1e3:.3f} ms")
     print(f"latency updates without a delta (no served price changed): {result.updates - result.deltas:,}")
+    print(f"latency involuntary context switches: {result.usage.preempted:,} (other processes on the core)")
     if result.unmatched or result.overflowed or result.rejected:
-        print(f"LATENCY PROBLEMS: unmatched={result.unmatched} overflowed={result.overflowed} rejected={result.rejected}")
+        problems = f"unmatched={result.unmatched} overflowed={result.overflowed} rejected={result.rejected}"
+        print(f"LATENCY PROBLEMS: {problems}")
 
 
 def new_loop(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -672,9 +718,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a ~3 s smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        args.updates = min(args.updates, 10_000)
-        args.seconds = min(args.seconds, 0.5)
-        args.stage_updates = min(args.stage_updates, 5_000)
+        args.updates = min(args.updates, 4_000)
+        args.seconds = min(args.seconds, 0.4)
+        args.stage_updates = min(args.stage_updates, 2_000)
     return args
 
 

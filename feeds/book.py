@@ -45,6 +45,8 @@ class BookConfig:
     source_down_after: float = 60.0
     max_future_skew: float = 300.0
     auto_suspend: bool = True
+    # Finished and cancelled events stay readable this long, then leave the live book (the audit keeps them).
+    closed_retention: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -86,6 +88,7 @@ class EventState:
     markets: dict[str, MarketState] = field(default_factory=dict)
     announce: bool = True
     snapshot: Event | None = None
+    closed_at: float | None = None
 
 
 class OddsBook:
@@ -120,13 +123,16 @@ class OddsBook:
                     f"update from {quote.source} at {quote.timestamp.isoformat()} is older than "
                     f"its last one for {quote.event.id} {market.id} ({last.isoformat()})"
                 )
-        self._saw(quote.source, now)
+        if quote.market_id is not None:
+            # Liveness is about prices: a feed's fixture or status messages do not make it a source.
+            self._saw(quote.source, now)
         deltas: list[Delta] = []
         stamp = datetime.fromtimestamp(now, UTC)
         if event is None:
             event = EventState(quote.event, quote.status or EventStatus.SCHEDULED, updated_at=stamp)
+            event.closed_at = now if event.status.closed else None
             self.events[event.info.id] = event
-        elif quote.event != event.info:
+        elif quote.event is not event.info and quote.event != event.info:
             merged = _merge_info(event.info, quote.event)
             if merged != event.info:
                 event.info, event.announce, event.snapshot = merged, True, None
@@ -154,8 +160,11 @@ class OddsBook:
                 log.warning("source %s is down: silent for %.0fs", health.name, now - health.last_seen)
         fresh = self.consensus.fresh_seconds
         deltas: list[Delta] = []
+        expired: list[str] = []
         for event in self.events.values():
             if event.status.closed:
+                if event.closed_at is not None and now - event.closed_at > self.config.closed_retention:
+                    expired.append(event.info.id)
                 continue
             for market in event.markets.values():
                 if market.quiet or not market.books:
@@ -165,6 +174,8 @@ class OddsBook:
                 delta = self._reprice(event, market, now, stamp, SYSTEM_SOURCE, "freshness")
                 if delta is not None:
                     deltas.append(delta)
+        for event_id in expired:
+            del self.events[event_id]
         return deltas
 
     # -- reading -------------------------------------------------------------------------------
@@ -193,6 +204,7 @@ class OddsBook:
         self, event: EventState, status: EventStatus, source: str, stamp: datetime, now: float
     ) -> list[Delta]:
         event.status = status
+        event.closed_at = now if status.closed else None
         deltas = [self._emit(event, stamp, source, "status", status=status)]
         for market in event.markets.values():
             market.quiet = False
@@ -210,8 +222,7 @@ class OddsBook:
         event.markets[market.id] = market
         return market
 
-    @staticmethod
-    def _take_prices(market: MarketState, quote: MarketQuote, now: float) -> None:
+    def _take_prices(self, market: MarketState, quote: MarketQuote, now: float) -> None:
         market.quiet = False
         if quote.suspended:
             market.books.pop(quote.source, None)
@@ -219,13 +230,14 @@ class OddsBook:
             return
         market.suspended_by.discard(quote.source)
         previous = market.books.get(quote.source)
+        accuracy = previous.accuracy if previous is not None else self.consensus.weight(quote.source)
         odds = dict(previous.odds) if previous is not None else {}
         for outcome_id, price in quote.prices:
             if price is None:
                 odds.pop(outcome_id, None)
             else:
                 odds[outcome_id] = price
-        market.books[quote.source] = SourcePrices.of(odds, len(market.outcome_ids), now)
+        market.books[quote.source] = SourcePrices.of(odds, market.outcome_ids, accuracy, now)
 
     def _reprice(
         self, event: EventState, market: MarketState, now: float, stamp: datetime, source: str, reason: str

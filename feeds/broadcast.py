@@ -3,7 +3,8 @@
 The library keeps an unbounded queue per subscriber; here each channel has one library
 subscription per process, pumped into bounded per-consumer queues, so one slow consumer can only
 overflow its own queue. Publishing never awaits: the book stays on its hot path and a publisher
-task hands messages to the library in order.
+task hands messages to the library in order. With `memory://` everything is in this process, so
+messages go straight to the consumers' queues.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class Broadcast:
         self.url = url
         self.queue_size = queue_size
         self.stats = BroadcastStats()
+        # In one process the library would only add three queue hops; consumers are handed each
+        # message directly. Across processes (Redis) the library carries it.
+        self._local = url == "memory://"
         self._library = (
             _Library(backend=RedisPubSubBackend(url)) if url.startswith(("redis://", "rediss://")) else _Library(url)
         )
@@ -99,14 +103,17 @@ class Broadcast:
 
     def publish(self, channel: str, message: bytes) -> None:
         self.stats.published += 1
-        self._outbound.put_nowait((channel, message))
+        if self._local:
+            self._deliver(channel, message)
+        else:
+            self._outbound.put_nowait((channel, message))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, maxsize: int | None = None) -> AsyncIterator[Subscription]:
         subscription = Subscription(channel, maxsize or self.queue_size)
         consumers = self._consumers.setdefault(channel, set())
         consumers.add(subscription)
-        if channel not in self._pumps:
+        if not self._local and channel not in self._pumps:
             ready = asyncio.Event()
             self._pumps[channel] = asyncio.create_task(self._pump(channel, ready), name=f"broadcast-pump:{channel}")
             await ready.wait()
@@ -134,9 +141,14 @@ class Broadcast:
                 event = await library_subscription.get()
                 # The library types messages as str; a Redis backend may hand back either.
                 raw: object = event.message
-                message = raw if isinstance(raw, bytes) else str(raw).encode()
-                for consumer in tuple(self._consumers.get(channel, ())):
-                    if consumer.offer(message):
-                        self.stats.delivered += 1
-                    else:
-                        self.stats.overflowed += 1
+                self._deliver(channel, raw if isinstance(raw, bytes) else str(raw).encode())
+
+    def _deliver(self, channel: str, message: bytes) -> None:
+        consumers = self._consumers.get(channel)
+        if not consumers:
+            return
+        for consumer in tuple(consumers):
+            if consumer.offer(message):
+                self.stats.delivered += 1
+            else:
+                self.stats.overflowed += 1

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from typing import cast
 
-from schema.odds import MIN_DECIMAL, PRICE_QUANTUM
+from schema.odds import MIN_DECIMAL
 
 METHOD = "weighted-fair-probability"
 METHOD_VERSION = 1
-_PERCENT = Decimal(100)
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,32 +47,33 @@ class ConsensusConfig:
 class SourcePrices:
     """One source's current prices on one market (suspended selections are absent).
 
-    What depends only on the quote (implied probabilities, overround) is computed once, when the
-    quote arrives, not on every aggregation.
+    Everything that depends only on the quote is computed once, when it arrives, as tuples aligned
+    with the market's outcomes: implied probability, and when the source prices every outcome, its
+    overround, fair probabilities and their log-odds.
     """
 
     odds: dict[str, Decimal]
-    probability: dict[str, float]
+    probability: tuple[float | None, ...]
     overround: float | None
-    # Fair probability and its log-odds per outcome, known only when the source prices every outcome.
-    fair: dict[str, tuple[float, float]] | None
+    fair: tuple[float, ...] | None
+    logit: tuple[float, ...] | None
+    accuracy: float
     received_at: float
 
     @classmethod
-    def of(cls, odds: dict[str, Decimal], n_outcomes: int, received_at: float) -> SourcePrices:
-        probability = {o: 1.0 / float(d) for o, d in odds.items()}
-        if len(probability) != n_outcomes:
-            return cls(odds, probability, None, None, received_at)
-        overround = sum(probability.values())
-        fair = {o: _fair(p / overround) for o, p in probability.items()}
-        return cls(odds, probability, overround, fair, received_at)
+    def of(
+        cls, odds: dict[str, Decimal], outcome_ids: tuple[str, ...], accuracy: float, received_at: float
+    ) -> SourcePrices:
+        probability = tuple(1.0 / float(odds[o]) if o in odds else None for o in outcome_ids)
+        if None in probability:
+            return cls(odds, probability, None, None, None, accuracy, received_at)
+        complete = cast(tuple[float, ...], probability)
+        overround = sum(complete)
+        fair = tuple(p / overround for p in complete)
+        return cls(odds, probability, overround, fair, tuple(_logit(p) for p in fair), accuracy, received_at)
 
 
-def _fair(p: float) -> tuple[float, float]:
-    return p, _logit(p)
-
-
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class OutcomePrice:
     odds: Decimal
     source_count: int
@@ -80,7 +81,7 @@ class OutcomePrice:
     flags: tuple[str, ...]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class MarketPrice:
     """The consensus of one market; `outcomes` is empty when some outcome has no usable source."""
 
@@ -102,15 +103,15 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _weighted_median(values: list[tuple[float, float]]) -> float:
-    ordered = sorted(values)
-    half = sum(w for _, w in ordered) / 2
+def _weighted_median(values: list[tuple[float, float, str]]) -> float:
+    values.sort()
+    half = sum(v[1] for v in values) / 2
     running = 0.0
-    for value, weight in ordered:
+    for value, weight, _ in values:
         running += weight
         if running >= half:
             return value
-    return ordered[-1][0]
+    return values[-1][0]
 
 
 def to_price(probability: float) -> Decimal:
@@ -119,101 +120,126 @@ def to_price(probability: float) -> Decimal:
     return odds if odds >= MIN_DECIMAL else MIN_DECIMAL
 
 
+# (source, weight, freshness, fair probabilities, their log-odds, overround if the source is complete)
+_Row = tuple[str, float, float, tuple[float | None, ...], tuple[float | None, ...], float | None]
+
+
 def aggregate(
     outcome_ids: tuple[str, ...],
     books: Mapping[str, SourcePrices],
     now: float,
     config: ConsensusConfig,
 ) -> MarketPrice:
-    flags: dict[str, list[str]] = {o: [] for o in outcome_ids}
-    usable: list[tuple[str, float, float, SourcePrices]] = []
-    assumed_total = 0.0
-    assumed_count = 0
+    n = len(outcome_ids)
+    fresh_limit, stale_limit = config.fresh_seconds, config.stale_seconds
+    rows: list[_Row] = []
+    partial: list[tuple[str, SourcePrices, float]] = []
+    flags: list[list[str]] = [[] for _ in outcome_ids]
+    over_total = 0.0
     for source, book in books.items():
         if not book.odds:
             continue
-        fresh = freshness(now - book.received_at, config)
-        if fresh <= 0.0:
-            for o in book.odds:
-                if o in flags:
-                    flags[o].append(f"stale:{source}")
+        age = now - book.received_at
+        if age <= fresh_limit:
+            fresh = 1.0
+        elif age < stale_limit:
+            fresh = (stale_limit - age) / (stale_limit - fresh_limit)
+        else:
+            for i, p in enumerate(book.probability):
+                if p is not None:
+                    flags[i].append(f"stale:{source}")
             continue
-        usable.append((source, config.weight(source) * fresh, fresh, book))
-        if book.overround is not None:
-            assumed_total += book.overround
-            assumed_count += 1
-    # A source quoting only some outcomes is assumed to carry the others' average overround.
-    assumed = assumed_total / assumed_count if assumed_count else 1.0 + config.default_margin
+        if book.fair is None or book.logit is None or book.overround is None:
+            partial.append((source, book, fresh))
+            continue
+        rows.append((source, book.accuracy * fresh, fresh, book.fair, book.logit, book.overround))
+        over_total += book.overround
+    # A source quoting only some outcomes is assumed to carry the complete ones' average overround.
+    assumed = over_total / len(rows) if rows else 1.0 + config.default_margin
+    for source, book, fresh in partial:
+        fair = tuple(None if p is None else p / assumed for p in book.probability)
+        logit = tuple(None if p is None else _logit(p) for p in fair)
+        rows.append((source, book.accuracy * fresh, fresh, fair, logit, None))
+    if partial:
+        for i in range(n):
+            if all(row[3][i] is None for row in rows):
+                return MarketPrice({}, None, len(rows))
+    elif not rows:
+        return MarketPrice({}, None, 0)
 
-    quotes: dict[str, list[tuple[tuple[float, float], float, float, str]]] = {}
-    for o in outcome_ids:
-        quoted = [
-            (b.fair[o] if b.fair is not None else _fair(b.probability[o] / assumed), w, f, s)
-            for s, w, f, b in usable
-            if o in b.probability
-        ]
-        if not quoted:
-            return MarketPrice({}, None, len(usable))
-        quotes[o] = quoted
-    # A source far off on any outcome is out of the whole market: its other prices carry the
-    # same distortion through its overround.
+    # A source far off on any outcome is out of the whole market: its other prices carry the same
+    # distortion through its overround. Outliers are a minority by definition; when most sources
+    # disagree nobody is one, and the spread shows up as divergence instead.
     outliers: set[str] = set()
-    if len(usable) >= config.min_sources_for_outliers:
-        for o, quoted in quotes.items():
-            if len(quoted) < config.min_sources_for_outliers:
+    minimum = config.min_sources_for_outliers
+    if len(rows) >= minimum:
+        threshold = config.outlier_logit
+        for i in range(n):
+            quoted = [(lg, row[1], row[0]) for row in rows if (lg := row[4][i]) is not None]
+            if len(quoted) < minimum:
                 continue
-            median = _weighted_median([(q[0][1], q[1]) for q in quoted])
-            for q in quoted:
-                if abs(q[0][1] - median) > config.outlier_logit:
-                    outliers.add(q[3])
-                    flags[o].append(f"outlier:{q[3]}")
-        # Outliers are a minority by definition; when most sources disagree nobody is one, and
-        # the spread shows up as divergence instead.
+            # The median lies between the extremes, so a range within the threshold has no outlier.
+            if max(quoted)[0] - min(quoted)[0] <= threshold:
+                continue
+            median = _weighted_median(quoted)
+            for lg, _, source in quoted:
+                if abs(lg - median) > threshold:
+                    outliers.add(source)
+                    flags[i].append(f"outlier:{source}")
         if outliers and (
-            len(outliers) * 2 >= len(usable) or any(all(q[3] in outliers for q in quoted) for quoted in quotes.values())
+            len(outliers) * 2 >= len(rows)
+            or any(all(row[0] in outliers for row in rows if row[3][i] is not None) for i in range(n))
         ):
             outliers.clear()
-            for o in outcome_ids:
-                flags[o] = [f for f in flags[o] if not f.startswith("outlier:")]
+            flags = [[f for f in outcome_flags if not f.startswith("outlier:")] for outcome_flags in flags]
 
-    fair_consensus: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    confidence: dict[str, float] = {}
-    for o, quoted in quotes.items():
+    divergence = config.divergence
+    consensus: list[float] = []
+    counts: list[int] = []
+    confidence: list[float] = []
+    for i in range(n):
         total_w = total_p = total_f = 0.0
         low, high = 1.0, 0.0
         count = 0
-        for (fair, _), weight, fresh, source in quoted:
-            if source in outliers:
+        for source, weight, fresh, fair, _, _ in rows:
+            p = fair[i]
+            if p is None or source in outliers:
                 continue
             total_w += weight
-            total_p += weight * fair
+            total_p += weight * p
             total_f += fresh
-            low, high = min(low, fair), max(high, fair)
+            if p < low:
+                low = p
+            if p > high:
+                high = p
             count += 1
-        spread = high - low
-        if spread > config.divergence:
-            flags[o].append("divergence")
+        spread = high - low if count > 1 else 0.0
+        if spread > divergence:
+            flags[i].append("divergence")
         if count == 1:
-            flags[o].append("single_source")
-        fair_consensus[o] = total_p / total_w
-        counts[o] = count
-        agreement = max(0.0, 1.0 - spread / (4 * config.divergence))
-        confidence[o] = round(count / (count + 1) * agreement * total_f / count, 2)
-    norm = sum(fair_consensus.values())
+            flags[i].append("single_source")
+        consensus.append(total_p / total_w if total_w > 0 else 1.0 / n)
+        counts.append(count)
+        agreement = max(0.0, 1.0 - spread / (4 * divergence))
+        confidence.append(round(count / (count + 1) * agreement * total_f / count, 2))
+    norm = sum(consensus)
 
     margin_weight = margin_total = 0.0
-    for source, weight, _, book in usable:
-        if book.overround is not None and source not in outliers:
+    for source, weight, _, _, _, overround in rows:
+        if overround is not None and source not in outliers:
             margin_weight += weight
-            margin_total += weight * book.overround
+            margin_total += weight * overround
     overround = margin_total / margin_weight if margin_weight else assumed
 
     outcomes: dict[str, OutcomePrice] = {}
-    served = Decimal(0)
-    for o in outcome_ids:
-        odds = to_price(fair_consensus[o] / norm * overround)
-        served += 1 / odds
-        outcomes[o] = OutcomePrice(odds, counts[o], confidence[o], tuple(sorted(flags[o])) if flags[o] else ())
-    margin = ((served - 1) * _PERCENT).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_UP)
-    return MarketPrice(outcomes, margin, len(usable))
+    served = 0.0
+    scale = overround / norm
+    for i, o in enumerate(outcome_ids):
+        odds = to_price(consensus[i] * scale)
+        served += 1.0 / float(odds)
+        outcome_flags = flags[i]
+        outcomes[o] = OutcomePrice(
+            odds, counts[i], confidence[i], tuple(sorted(outcome_flags)) if outcome_flags else ()
+        )
+    # The margin is a display figure of the two-place prices above; float precision is ample.
+    return MarketPrice(outcomes, Decimal(f"{(served - 1.0) * 100:.2f}"), len(rows))

@@ -29,6 +29,10 @@ class Normalizer:
     def __init__(self, aliases: AliasBook):
         self.aliases = aliases
         self._events: dict[_EventKey, EventInfo] = {}
+        # Vendors repeat the same few spellings; each is resolved once.
+        self._market_types: dict[str, MarketType] = {}
+        self._statuses: dict[str, EventStatus] = {}
+        self._outcomes: dict[tuple[str, MarketType, str, str], str] = {}
 
     def normalize(self, quote: SourceQuote) -> MarketQuote:
         event = self.event(quote)
@@ -106,18 +110,30 @@ class Normalizer:
         return Team(sport, canonical, slug)
 
     def status(self, name: str) -> EventStatus:
-        status = self.aliases.statuses.get(alias_key(name))
+        status = self._statuses.get(name) or self.aliases.statuses.get(alias_key(name))
         if status is None:
             raise InvalidRequest(f"unknown status {name!r} (expected one of {', '.join(s.value for s in EventStatus)})")
+        self._statuses[name] = status
         return status
 
     def market_type(self, name: str) -> MarketType:
-        market_type = self.aliases.markets.get(alias_key(name))
+        market_type = self._market_types.get(name) or self.aliases.markets.get(alias_key(name))
         if market_type is None:
             raise InvalidRequest(f"unknown market {name!r} (expected one of {', '.join(m.value for m in MarketType)})")
+        self._market_types[name] = market_type
         return market_type
 
     def outcome(self, label: str, market_type: MarketType, event: EventInfo, line: Decimal | None) -> str:
+        memo = (label, market_type, event.home_team, event.away_team)
+        known = self._outcomes.get(memo)
+        if known is None:
+            known = self._outcome(label, market_type, event, line)
+            if len(self._outcomes) >= _CACHE_LIMIT:
+                self._outcomes.clear()
+            self._outcomes[memo] = known
+        return known
+
+    def _outcome(self, label: str, market_type: MarketType, event: EventInfo, line: Decimal | None) -> str:
         key = alias_key(label)
         found = self.aliases.outcomes.get(key)
         if found is not None:
@@ -141,7 +157,7 @@ class Normalizer:
         # Vendors often label spread selections with the line appended ("49ers -3.5").
         name, _, _ = label.rpartition(" ")
         if name:
-            return self.outcome(name, market_type, event, line)
+            return self._outcome(name, market_type, event, line)
         raise InvalidRequest(f"unknown outcome {label!r} for {event.home_team} v {event.away_team}")
 
     @staticmethod

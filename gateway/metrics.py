@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -46,13 +47,23 @@ class Metrics:
         self.broadcast_overflows = Gauge(
             "oddsgate_broadcast_overflows", "Messages not delivered to consumers that fell behind", registry=r
         )
+        self._ingest_children: dict[str, tuple[Any, Any, Any]] = {}
 
     def observe_ingest(self, adapter: str, result: IngestResult, seconds: float) -> None:
-        self.ingest_seconds.labels(adapter).observe(seconds)
+        children = self._ingest_children.get(adapter)
+        if children is None:
+            # labels() takes a lock and builds a key on every call; once per adapter is enough.
+            children = self._ingest_children[adapter] = (
+                self.ingest_seconds.labels(adapter),
+                self.ingest_updates.labels(adapter, "accepted"),
+                self.ingest_updates.labels(adapter, "rejected"),
+            )
+        timer, accepted, rejected = children
+        timer.observe(seconds)
         if result.accepted:
-            self.ingest_updates.labels(adapter, "accepted").inc(result.accepted)
+            accepted.inc(result.accepted)
         if result.rejected:
-            self.ingest_updates.labels(adapter, "rejected").inc(len(result.rejected))
+            rejected.inc(len(result.rejected))
             for rejection in result.rejected:
                 self.ingest_rejections.labels(adapter, rejection.code).inc()
 

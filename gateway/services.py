@@ -16,6 +16,7 @@ from feeds.aliases import AliasBook
 from feeds.book import BookConfig, OddsBook
 from feeds.broadcast import Broadcast
 from feeds.consensus import METHOD, METHOD_VERSION, ConsensusConfig
+from feeds.demo.simulator import Payload, run_demo
 from feeds.ingest import Ingestor, IngestResult
 from feeds.normalize import Normalizer
 from feeds.publish import BroadcastSink
@@ -85,7 +86,11 @@ async def start_services(settings: Settings) -> Services:
         divergence=settings.divergence,
     )
     book = OddsBook(
-        BookConfig(source_down_after=settings.source_down_after, auto_suspend=settings.auto_suspend),
+        BookConfig(
+            source_down_after=settings.source_down_after,
+            auto_suspend=settings.auto_suspend,
+            closed_retention=settings.closed_retention,
+        ),
         consensus,
         sinks=[BroadcastSink(broadcast), writer, metrics.delta_sink()],
     )
@@ -132,8 +137,6 @@ async def _sweep_forever(services: Services) -> None:
 
 
 async def _demo(services: Services) -> None:
-    from feeds.demo.simulator import Payload, run_demo
-
     async def ingest(payload: Payload) -> IngestResult:
         return services.ingest(payload.adapter, payload.body, payload.source)
 

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     divergence: float = Field(0.05, gt=0, lt=1)
     auto_suspend: bool = True
     sweep_interval: float = Field(1.0, gt=0)
+    closed_retention: float = Field(3600.0, ge=0, description="seconds a finished event stays in the live book")
 
     audit_interval: float = Field(0.25, gt=0)
     audit_batch: int = Field(2000, gt=0)

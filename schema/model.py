@@ -38,8 +38,11 @@ LINE_REQUIRED = frozenset({MarketType.SPREAD, MarketType.TOTAL})
 # A price of None means the source suspended that selection.
 Prices = tuple[tuple[str, Decimal | None], ...]
 
+# The objects made once per update (quotes, outcomes, deltas) are not frozen: a frozen dataclass
+# pays object.__setattr__ per field on every construction. They are never mutated after creation.
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True)
 class SourceQuote:
     """One source's prices for one market, with names as the vendor wrote them.
 
@@ -72,7 +75,7 @@ class EventInfo:
     start_time: datetime
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class MarketQuote:
     """A source quote after normalization: canonical ids throughout."""
 
@@ -99,7 +102,7 @@ def format_line(line: Decimal) -> str:
     return "0" if text in {"-0", "+0"} else text
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Outcome:
     id: str
     name: str
@@ -143,7 +146,7 @@ class Event:
     markets: tuple[Market, ...] = field(default=())
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Delta:
     """What one change did to one event: only the outcomes that changed, with the event's next seq.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from schema.model import Delta, Event, EventInfo, Market, Outcome
@@ -29,12 +30,22 @@ def odds_json(odds: Decimal, fmt: OddsFormat | None = None) -> JSON:
     return {"fractional": fractional}
 
 
+@lru_cache(maxsize=65536)
+def _price_json(odds: Decimal) -> tuple[JSON, float]:
+    # Shared between outputs: serialized, never mutated.
+    return odds_json(odds), round(1 / float(odds), 4)
+
+
 def outcome_json(outcome: Outcome, fmt: OddsFormat | None = None) -> JSON:
+    if fmt is None:
+        odds, implied = _price_json(outcome.odds)
+    else:
+        odds, implied = odds_json(outcome.odds, fmt), round(1 / float(outcome.odds), 4)
     return {
         "id": outcome.id,
         "name": outcome.name,
-        "odds": odds_json(outcome.odds, fmt),
-        "implied_probability": round(1 / float(outcome.odds), 4),
+        "odds": odds,
+        "implied_probability": implied,
         "updated_at": outcome.updated_at,
         "source_count": outcome.source_count,
         "confidence": outcome.confidence,

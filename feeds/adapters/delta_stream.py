@@ -8,6 +8,7 @@ read is rejected. Each non-blank line is one item, and a line that is not JSON r
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_decimal_odds
 
+MAX_FIXTURES = 100_000
+
 
 @dataclass(slots=True, frozen=True)
 class Fixture:
@@ -42,10 +45,14 @@ class DeltaStreamAdapter:
     name = "delta_stream"
     media_type = "application/x-ndjson"
 
-    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_fixtures: int = MAX_FIXTURES
+    ) -> None:
         # Fixture messages carry no time of their own unless `ts` is sent; they are then as of now.
         self._clock = clock
-        self._fixtures: dict[tuple[str, str], Fixture] = {}
+        self._max_fixtures = max_fixtures
+        # Least recently used first: a stream that runs for months must not keep every match it saw.
+        self._fixtures: OrderedDict[tuple[str, str], Fixture] = OrderedDict()
 
     def parse(self, payload: bytes, source: str | None = None) -> Iterator[Parsed]:
         return self.parse_lines(source or self.name, payload.splitlines())
@@ -82,6 +89,9 @@ class DeltaStreamAdapter:
         ts = message.get("ts")
         timestamp = self._clock() if ts is None else parse_time(ts, "ts")
         self._fixtures[key] = fixture
+        self._fixtures.move_to_end(key)
+        if len(self._fixtures) > self._max_fixtures:
+            self._fixtures.popitem(last=False)
         return SourceQuote(
             source=source,
             sport=fixture.sport,
@@ -102,6 +112,7 @@ class DeltaStreamAdapter:
         fixture = self._fixtures.get((source, match_id))
         if fixture is None:
             raise FieldError(f"unknown match_id {match_id}: send its fixture first")
+        self._fixtures.move_to_end((source, match_id))
         selection = required_text(message, "selection")
         suspended = message.get("suspended", False)
         if not isinstance(suspended, bool):

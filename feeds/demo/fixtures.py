@@ -111,6 +111,8 @@ _RATINGS: dict[str, dict[str, float]] = {
 _OPEN_LEAGUES = frozenset({"NFL", "NBA", "NHL"})
 _ABBREVIATION = re.compile(r"[A-Z][A-Z0-9]{1,3}")
 _ALIAS_DROP = re.compile(r"[\s_\-]+")
+# A team spelled like a selection ("X", "1", "Over") would be read as that selection instead.
+_OUTCOME_WORDS = frozenset({"home", "away", "draw", "over", "under", "tie", "1", "2", "x", "h", "a", "d", "o", "u"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,11 @@ def load_teams(data_dir: Path = DATA_DIR) -> dict[str, list[Team]]:
     by_league: dict[str, list[Team]] = {}
     for sport, name, slug, aliases in parsed:
         # Only aliases that name this team alone in its sport, so every vendor spelling resolves.
-        usable = [a for a in aliases if owners[(sport, _alias_key(a))] == {slug} and " vs " not in a]
+        usable = [
+            a
+            for a in aliases
+            if owners[(sport, _alias_key(a))] == {slug} and " vs " not in a and _alias_key(a) not in _OUTCOME_WORDS
+        ]
         abbrs = [a for a in usable if _ABBREVIATION.fullmatch(a)]
         words = [a for a in usable if not _ABBREVIATION.fullmatch(a)]
         short = words[0] if words else name
@@ -273,7 +279,7 @@ class GoalsModel:
         self.total_line: Decimal | None = None
 
     def drift(self, rng: random.Random, dt: float, live: bool) -> None:
-        sigma = 0.010 if live else 0.004
+        sigma = 0.010 if live else 0.0025
         for side in (0, 1):
             self.log_lam[side] = ou_step(rng, self.log_lam[side], self.anchor[side], sigma, dt, _THETA)
         if rng.random() < dt / _NEWS_EVERY[live]:
@@ -341,7 +347,7 @@ class PointsModel:
         *,
         sd_margin: float,
         sd_total: float,
-        score: Callable[[random.Random, float], int],
+        score: Callable[[random.Random], int],
         points_per_score: float,
         suspend_on_score: bool,
     ) -> None:
@@ -357,7 +363,7 @@ class PointsModel:
         self.total_line: Decimal | None = None
 
     def drift(self, rng: random.Random, dt: float, live: bool) -> None:
-        sigma = 0.0016 if live else 0.0006
+        sigma = 0.0016 if live else 0.0004
         for side in (0, 1):
             self.log_exp[side] = ou_step(rng, self.log_exp[side], self.anchor[side], sigma, dt, _THETA)
         if rng.random() < dt / _NEWS_EVERY[live]:
@@ -367,7 +373,7 @@ class PointsModel:
         scored = False
         for side in (0, 1):
             for _ in range(poisson(rng, math.exp(self.log_exp[side]) / self.points_per_score * df)):
-                self.points[side] += self.score(rng, side)
+                self.points[side] += self.score(rng)
                 scored = True
         return scored and self.suspend_on_score
 
@@ -408,7 +414,7 @@ class TennisModel:
         self.swing = 0.0
 
     def drift(self, rng: random.Random, dt: float, live: bool) -> None:
-        self.edge = ou_step(rng, self.edge, self.anchor, 0.02 if live else 0.004, dt, _THETA)
+        self.edge = ou_step(rng, self.edge, self.anchor, 0.02 if live else 0.0025, dt, _THETA)
 
     def play(self, rng: random.Random, df: float) -> bool:
         # About ten breaks a match, each worth a third of the outcome's uncertainty.
@@ -423,11 +429,11 @@ class TennisModel:
         return [TrueMarket("moneyline", None, (("home", p_home), ("away", 1.0 - p_home)))]
 
 
-def _nfl_score(rng: random.Random, side: int) -> int:
+def _nfl_score(rng: random.Random) -> int:
     return 7 if rng.random() < 0.6 else 3
 
 
-def _nba_score(rng: random.Random, side: int) -> int:
+def _nba_score(rng: random.Random) -> int:
     return 3 if rng.random() < 0.3 else 2
 
 

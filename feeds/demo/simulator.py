@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -67,10 +68,12 @@ class Simulator:
         # Separate streams, so a change to one vendor does not reshuffle the world or the others.
         self._world = World(random.Random(master.getrandbits(64)), load_teams(data_dir))
         self.vendors: tuple[Vendor, ...] = tuple(cls(random.Random(master.getrandbits(64))) for cls in VENDORS)
+        self._network = random.Random(master.getrandbits(64))
         self.stats = Stats()
         self.rate = rate
         self._clock = clock
         self._last: datetime | None = None
+        self._alive: set[int] = set()
         self._t = 0.0
 
     @property
@@ -96,6 +99,8 @@ class Simulator:
         self._t += dt
         self._world.advance(now, dt)
         alive = {event.key for event in self._world.events}
+        gone = alive != self._alive
+        self._alive = alive
         cache: dict[int, list[TrueMarket]] = {}
 
         def markets(event: SimEvent) -> list[TrueMarket]:
@@ -104,9 +109,12 @@ class Simulator:
             return cache[event.key]
 
         ctx = Context(now, self._t, markets, self.stats)
-        payloads: list[Payload] = []
+        streams: list[list[Payload]] = []
         for vendor in self.vendors:
-            vendor.forget(alive)
+            payloads: list[Payload] = []
+            streams.append(payloads)
+            if gone:
+                vendor.forget(alive)
             if not vendor.online(self._t):
                 vendor.credit = 0.0
                 continue
@@ -117,9 +125,12 @@ class Simulator:
                 body = vendor.message(self._world.events, ctx)
                 if body is not None:
                     payloads.append(Payload(vendor.adapter, body, vendor.source))
-        # Interleave the vendors as a network would, rather than in fixed blocks.
-        self._world.rng.shuffle(payloads)
-        return payloads
+        # Interleave the vendors as a network would, but keep each vendor's own messages in order:
+        # a delta stream's fixture must come before its prices, and a later price wins.
+        turns = [index for index, stream in enumerate(streams) for _ in stream]
+        self._network.shuffle(turns)
+        queues = [iter(stream) for stream in streams]
+        return [next(queues[index]) for index in turns]
 
 
 class _ErrorLog:
@@ -179,10 +190,8 @@ async def run_demo(
         if delay < 0:
             # Behind (a slow ingest): start afresh rather than racing to catch up.
             due, delay = loop.time(), 0.0
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(delay, 0.001))
-        except TimeoutError:
-            pass
     log.info("demo feed stopped")
 
 

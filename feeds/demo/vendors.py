@@ -4,6 +4,7 @@ writes them in its own wire format (decimal_json, american_json, delta_stream, l
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from typing import ClassVar
 
 from feeds.demo.fixtures import Kind, SimEvent, Status, TrueMarket
 
@@ -24,6 +26,9 @@ OUTLIER_RATE = 0.01
 BIAS_SECONDS = 180.0
 # Snapshot vendors re-send an unchanged event this often, so the gateway never sees it go stale.
 HEARTBEAT_SECONDS = 20.0
+PRE_MATCH_STEP = 1.5
+# A snapshot vendor with nothing new re-sends an event it has not sent for this long.
+REFILL_SECONDS = 5.0
 # Implied probability of a quoted price never goes above this (a price of at least 1.02).
 MAX_IMPLIED = 1 / 1.02
 
@@ -145,17 +150,13 @@ _LADDER_TEXT = (
 LADDER: tuple[tuple[str, Fraction], ...] = tuple(
     (text, Fraction(1) if text == "evens" else Fraction(text)) for text in _LADDER_TEXT.split()
 )
+_LADDER_TEXTS = tuple(text for text, _ in LADDER)
+_LADDER_PRICES = tuple(float(1 + value) for _, value in LADDER)
 
 
 def fractional(price: float) -> str:
     """The longest ladder price not above the fair one."""
-    winnings = Fraction(_exact(price)) - 1
-    chosen = LADDER[0][0]
-    for text, value in LADDER:
-        if value > winnings:
-            break
-        chosen = text
-    return chosen
+    return _LADDER_TEXTS[max(bisect.bisect_right(_LADDER_PRICES, price + 1e-9) - 1, 0)]
 
 
 def outlier(rng: random.Random, price: float) -> float:
@@ -188,7 +189,7 @@ def _json(body: object) -> bytes:
 def with_margin(probs: list[float], overround: float) -> list[float]:
     """Implied probabilities p**k summing to `overround`: like real books, more margin on longshots."""
     low, high = 0.2, 1.0
-    for _ in range(30):
+    for _ in range(20):
         k = (low + high) / 2
         if sum(p**k for p in probs) > overround:
             low = k
@@ -225,6 +226,8 @@ class Vendor:
         self.credit = 0.0
         self._bias: dict[tuple[str, int, str, str], tuple[float, float]] = {}
         self._catch_up = False
+        # The vendor's own id for each event, as its wire format writes it.
+        self.ids: dict[int, int | str] = {}
 
     def covers_event(self, event: SimEvent) -> bool:
         return True
@@ -242,6 +245,7 @@ class Vendor:
         """Drop what is remembered about events that are gone."""
         for key in [k for k in self.covers if k not in keep]:
             del self.covers[key]
+            self.ids.pop(key, None)
         self._bias = {k: v for k, v in self._bias.items() if k[1] in keep}
 
     def message(self, events: list[SimEvent], ctx: Context) -> bytes | None:
@@ -260,15 +264,21 @@ class Vendor:
             queue.append((not urgent, -waited, event.key, event, cover))
         queue.sort(key=lambda entry: entry[:3])
         sends: list[Send] = []
-        for *_, event, cover in queue[: limit * 4]:
+        for *_, event, cover in queue[: limit * 6]:
             send = self._evaluate(event, cover, ctx)
             if send is not None:
                 sends.append(send)
                 if len(sends) >= limit:
                     break
+        if not sends and self.snapshot and queue:
+            # Nothing new: a polled feed still answers, with the event it sent longest ago.
+            _, event, cover = min((c.sent, e.key, e, c) for *_, e, c in queue)[1:]
+            if ctx.t - cover.sent >= REFILL_SECONDS:
+                send = self._evaluate(event, cover, ctx, force=True)
+                sends = [] if send is None else [send]
         return self.encode(sends, ctx.now) if sends else None
 
-    def _evaluate(self, event: SimEvent, cover: Cover, ctx: Context) -> Send | None:
+    def _evaluate(self, event: SimEvent, cover: Cover, ctx: Context, *, force: bool = False) -> Send | None:
         cover.evaluated = ctx.t
         status_changed = cover.status != event.status
         if event.status == "finished":
@@ -278,20 +288,23 @@ class Vendor:
             cover.status = event.status
             return Send(event, True, [])
         live = event.status == "live"
+        # Pre-match, books re-price less eagerly than in play.
+        step_scale = 1.0 if live else PRE_MATCH_STEP
         current: list[tuple[Book, TrueMarket, dict[str, float], dict[str, str]]] = []
         changed: set[tuple[str, str, Decimal | None, str]] = set()
         for market in ctx.markets(event):
             if not self.offers(event, market.kind):
                 continue
             for book in self.books:
+                step = book.step * step_scale
                 raw = self._prices(book, event.key, market, ctx.t, live)
                 prices = {o: book.rounding(p) for o, p in raw.items()}
                 for outcome, price in prices.items():
                     key = (book.id, market.kind, market.line, outcome)
-                    if _moved(cover.tokens.get(key), market.suspended, price, raw[outcome], book.step):
+                    if _moved(cover.tokens.get(key), market.suspended, price, raw[outcome], step):
                         changed.add(key)
                 current.append((book, market, raw, prices))
-        heartbeat = self.snapshot and ctx.t - cover.sent >= HEARTBEAT_SECONDS
+        heartbeat = force or (self.snapshot and ctx.t - cover.sent >= HEARTBEAT_SECONDS)
         if not (status_changed or changed or heartbeat):
             return None
         markets: list[BookMarket] = []
@@ -343,29 +356,34 @@ class Betpoint(Vendor):
     name = "betpoint"
     adapter = "decimal_json"
     share = 0.3
-    max_events = 2
+    max_events = 1
     books = (Book("betpoint", 0.045, 0.06, 0.025, decimal_ladder, 0.012),)
 
-    SPORTS = {
+    SPORTS: ClassVar[dict[str, str]] = {
         "football": "Football",
         "american_football": "American Football",
         "basketball": "Basketball",
         "ice_hockey": "Ice Hockey",
         "tennis": "Tennis",
     }
-    STATES = {"scheduled": "scheduled", "live": "inplay", "finished": "ended"}
-    MARKETS = {"moneyline": "Match Winner", "1x2": "1X2", "spread": "Handicap", "total": "Total Points"}
-
-    def __init__(self, rng: random.Random) -> None:
-        super().__init__(rng)
-        self.ids: dict[int, str] = {}
+    STATES: ClassVar[dict[str, str]] = {"scheduled": "scheduled", "live": "inplay", "finished": "ended"}
+    MARKETS: ClassVar[dict[str, str]] = {
+        "moneyline": "Match Winner",
+        "1x2": "1X2",
+        "spread": "Handicap",
+        "total": "Total Points",
+    }
 
     def encode(self, sends: list[Send], now: datetime) -> bytes:
         events = []
         for send in sends:
             event = send.event
             if event.key not in self.ids:
-                self.ids[event.key] = f"bp-{self.rng.randrange(10**6, 10**7)}"
+                taken = set(self.ids.values())
+                new_id = f"bp-{self.rng.randrange(10**6, 10**7)}"
+                while new_id in taken:
+                    new_id = f"bp-{self.rng.randrange(10**6, 10**7)}"
+                self.ids[event.key] = new_id
             names = {
                 "home": event.home.short,
                 "away": event.away.short,
@@ -403,16 +421,15 @@ class Linestar(Vendor):
     name = "linestar"
     adapter = "american_json"
     share = 0.2
-    max_events = 4
+    max_events = 2
     books = (Book("linestar", 0.04, 0.055, 0.03, american, 0.012),)
 
     LEAGUES = frozenset({"NFL", "NBA", "NHL"})
-    STATUSES = {"scheduled": "scheduled", "live": "live", "finished": "final"}
+    STATUSES: ClassVar[dict[str, str]] = {"scheduled": "scheduled", "live": "live", "finished": "final"}
     SUSPENDED_PRICE = "OFF"
 
     def __init__(self, rng: random.Random) -> None:
         super().__init__(rng)
-        self.ids: dict[int, int] = {}
         self._next_game_id = rng.randrange(40_000, 90_000)
         self._down_at = rng.uniform(60.0, 150.0)
         self._up_at: float | None = None
@@ -467,26 +484,25 @@ class Swift(Vendor):
     adapter = "delta_stream"
     source = "swift"
     share = 0.35
-    max_events = 3
+    max_events = 2
     books = (
         Book("b1", 0.03, 0.04, 0.02, decimal_nearest, 0.008),
         Book("b2", 0.045, 0.055, 0.03, decimal_nickel, 0.015),
     )
     snapshot = False
 
-    SPORTS = {
+    SPORTS: ClassVar[dict[str, str]] = {
         "football": "Soccer",
         "american_football": "American Football",
         "basketball": "Basketball",
         "ice_hockey": "Ice Hockey",
         "tennis": "Tennis",
     }
-    STATUSES = {"scheduled": "not_started", "live": "in_play", "finished": "ended"}
-    MARKETS = {"moneyline": "ML", "1x2": "1X2", "spread": "SPREAD", "total": "TOTAL"}
+    STATUSES: ClassVar[dict[str, str]] = {"scheduled": "not_started", "live": "in_play", "finished": "ended"}
+    MARKETS: ClassVar[dict[str, str]] = {"moneyline": "ML", "1x2": "1X2", "spread": "SPREAD", "total": "TOTAL"}
 
     def __init__(self, rng: random.Random) -> None:
         super().__init__(rng)
-        self.ids: dict[int, int] = {}
         self._next_match_id = rng.randrange(5_000, 9_000)
 
     def encode(self, sends: list[Send], now: datetime) -> bytes:
@@ -538,7 +554,7 @@ class Oldbook(Vendor):
     adapter = "legacy_csv"
     source = "oldbook"
     share = 0.15
-    max_events = 2
+    max_events = 1
     books = (Book("oldbook", 0.03, 0.04, 0.03, fractional, 0.02),)
     reports_status = False
 
@@ -555,9 +571,9 @@ class Oldbook(Vendor):
         "price",
         "last_update",
     )
-    SPORTS = {"football": "Football", "tennis": "Tennis"}
-    MARKETS = {"moneyline": "Match Winner", "1x2": "1X2"}
-    SELECTIONS = {"home": "1", "draw": "X", "away": "2"}
+    SPORTS: ClassVar[dict[str, str]] = {"football": "Football", "tennis": "Tennis"}
+    MARKETS: ClassVar[dict[str, str]] = {"moneyline": "Match Winner", "1x2": "1X2"}
+    SELECTIONS: ClassVar[dict[str, str]] = {"home": "1", "draw": "X", "away": "2"}
     SUSPENDED_PRICE = "SUSP"
 
     def covers_event(self, event: SimEvent) -> bool:

@@ -6,6 +6,7 @@ import orjson
 
 from feeds.adapters import load_adapters
 from feeds.adapters.base import Rejection
+from feeds.adapters.delta_stream import DeltaStreamAdapter
 from schema.model import SourceQuote
 
 FIXTURE = {
@@ -59,3 +60,39 @@ def test_delta_stream_instances_do_not_share_state() -> None:
     assert isinstance(known, SourceQuote)
     assert known.home_team == "Lakers"
     assert unknown == Rejection(0, "unknown match_id 5501: send its fixture first", path="line 1")
+
+
+def test_the_delta_stream_forgets_its_least_recently_used_matches() -> None:
+    adapter = DeltaStreamAdapter(max_fixtures=2)
+
+    def fixture(match_id: int) -> bytes:
+        return orjson.dumps(
+            {
+                "type": "fixture",
+                "match_id": match_id,
+                "sport": "NBA",
+                "home": f"H{match_id}",
+                "away": f"A{match_id}",
+                "start": 1774310400000,
+            }
+        )
+
+    def price(match_id: int) -> bytes:
+        return orjson.dumps(
+            {
+                "type": "price",
+                "match_id": match_id,
+                "bookmaker_id": "b1",
+                "market": "ML",
+                "selection": "home",
+                "price": 1.9,
+                "ts": 1774276227000,
+            }
+        )
+
+    list(adapter.parse(b"\n".join([fixture(1), fixture(2), price(1), fixture(3)])))
+    [kept] = list(adapter.parse(price(1)))
+    [forgotten] = list(adapter.parse(price(2)))
+    assert isinstance(kept, SourceQuote)
+    assert isinstance(forgotten, Rejection)
+    assert "unknown match_id 2" in forgotten.reason

@@ -191,6 +191,20 @@ def test_finishing_an_event_suspends_its_markets(book: OddsBook, clock: Clock) -
     assert book.event(EVENT.id).status is EventStatus.FINISHED  # type: ignore[union-attr]
 
 
+def test_closed_events_leave_the_live_book_after_their_retention(book: OddsBook, clock: Clock) -> None:
+    book.apply(q(clock, status=EventStatus.LIVE))
+    book.apply(q(clock, event=OTHER))
+    clock.now += 1
+    book.apply(q(clock, status=EventStatus.FINISHED))
+    clock.now += book.config.closed_retention - 10
+    book.sweep()
+    assert EVENT.id in book.events
+    clock.now += 20
+    book.sweep()
+    assert EVENT.id not in book.events
+    assert OTHER.id in book.events
+
+
 def test_a_source_suspending_the_market_suspends_it_when_alone(book: OddsBook, clock: Clock) -> None:
     book.apply(q(clock, "a"))
     book.apply(q(clock, "b", "1.87", "2.05"))
@@ -224,6 +238,7 @@ def test_a_status_only_message_announces_a_new_event(book: OddsBook, clock: Cloc
     assert delta.status is EventStatus.LIVE
     assert book.event(EVENT.id).markets == ()  # type: ignore[union-attr]
     assert book.apply(quote) == []
+    assert book.sources == {}
 
 
 def test_snapshots_are_reused_until_something_changes(book: OddsBook, clock: Clock) -> None:

@@ -11,7 +11,7 @@ TWO_WAY = ("home", "away")
 
 
 def quote(home: str, away: str, at: float = 0.0) -> SourcePrices:
-    return SourcePrices.of({"home": Decimal(home), "away": Decimal(away)}, 2, at)
+    return SourcePrices.of({"home": Decimal(home), "away": Decimal(away)}, TWO_WAY, 1.0, at)
 
 
 def test_one_source_is_served_as_quoted() -> None:
@@ -68,13 +68,13 @@ def test_no_fresh_source_leaves_the_market_unpriced() -> None:
 
 
 def test_an_outcome_nobody_prices_leaves_the_market_unpriced() -> None:
-    partial = SourcePrices.of({"home": Decimal("1.85")}, 2, 0)
+    partial = SourcePrices.of({"home": Decimal("1.85")}, TWO_WAY, 1.0, 0)
     assert aggregate(TWO_WAY, {"a": partial}, 1, CONFIG).outcomes == {}
 
 
 def test_a_partial_quote_borrows_the_margin_of_complete_ones() -> None:
     complete = quote("1.90", "1.90")
-    partial = SourcePrices.of({"home": Decimal("1.90")}, 2, 0)
+    partial = SourcePrices.of({"home": Decimal("1.90")}, TWO_WAY, 1.0, 0)
     price = aggregate(TWO_WAY, {"full": complete, "part": partial}, 1, CONFIG)
     assert price.outcomes["home"].odds == Decimal("1.90")
     assert price.outcomes["home"].source_count == 2
@@ -84,7 +84,8 @@ def test_a_partial_quote_borrows_the_margin_of_complete_ones() -> None:
 def test_accuracy_weights_pull_the_price() -> None:
     books = {"good": quote("1.70", "2.30"), "poor": quote("2.10", "1.80")}
     even = aggregate(TWO_WAY, books, 1, CONFIG)
-    trusted = aggregate(TWO_WAY, books, 1, ConsensusConfig(accuracy={"good": 4.0, "poor": 1.0}))
+    books["good"] = SourcePrices.of(books["good"].odds, TWO_WAY, 4.0, 0)
+    trusted = aggregate(TWO_WAY, books, 1, CONFIG)
     assert trusted.outcomes["home"].odds < even.outcomes["home"].odds
 
 
@@ -113,7 +114,7 @@ def book_from(probabilities: tuple[float, float, float], margin: float, at: floa
         o: max(Decimal("1.01"), Decimal(f"{1 / (p / total * (1 + margin)):.2f}"))
         for o, p in zip(("home", "draw", "away"), probabilities, strict=True)
     }
-    return SourcePrices.of(odds, 3, at)
+    return SourcePrices.of(odds, ("home", "draw", "away"), 1.0, at)
 
 
 @given(st.lists(st.tuples(three_way, margins, st.floats(0, 200)), min_size=1, max_size=6))
@@ -149,7 +150,7 @@ def test_one_wild_source_among_four_never_moves_the_price(
     baseline = aggregate(("home", "draw", "away"), honest, 1, CONFIG)
     wild_odds = dict(honest["a"].odds)
     wild_odds[target] = min(Decimal(1000), wild_odds[target] * 4)
-    books = {**honest, "wild": SourcePrices.of(wild_odds, 3, 0)}
+    books = {**honest, "wild": SourcePrices.of(wild_odds, ("home", "draw", "away"), 1.0, 0)}
     price = aggregate(("home", "draw", "away"), books, 1, CONFIG)
     assert "outlier:wild" in price.outcomes[target].flags
     assert price.outcomes[target].odds == baseline.outcomes[target].odds

@@ -20,8 +20,8 @@ async def test_every_subscriber_gets_every_message_in_order() -> None:
         await broadcast.disconnect()
 
 
-async def test_one_library_subscription_per_channel() -> None:
-    broadcast = Broadcast()
+async def test_one_library_subscription_per_channel(redis_url: str) -> None:
+    broadcast = Broadcast(redis_url)
     await broadcast.connect()
     try:
         async with broadcast.subscribe("c"), broadcast.subscribe("c"), broadcast.subscribe("d"):
