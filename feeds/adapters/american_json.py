@@ -15,15 +15,15 @@ from decimal import Decimal
 from feeds.adapters.base import (
     FieldError,
     Parsed,
-    Rejection,
-    load_json,
+    envelope,
+    nested_quotes,
     parse_line,
     parse_time,
     require,
     required_text,
     text,
 )
-from schema.errors import InvalidOdds, InvalidRequest
+from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_american_odds
 
@@ -35,56 +35,19 @@ class AmericanJsonAdapter:
     media_type = "application/json"
 
     def parse(self, payload: bytes, source: str | None = None) -> Iterator[Parsed]:
-        body = load_json(payload)
-        if not isinstance(body, dict):
-            raise InvalidRequest("body must be an object with 'provider' and 'games'")
-        name = body.get("provider")
-        if name is None:
-            name = source
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequest("'provider' must be a non-empty string (or pass a source)")
-        games = body.get("games")
-        if not isinstance(games, list):
-            raise InvalidRequest("'games' must be a list of games")
-        return self.parse_games(name.strip(), games)
+        name, items = envelope(payload, source, "provider", "games")
+        return self.parse_games(name, items)
 
     def parse_games(self, source: str, games: list[object]) -> Iterator[Parsed]:
-        index = 0
-        for position, game in enumerate(games):
-            path = f"games[{position}]"
-            if not isinstance(game, dict):
-                yield Rejection(index, f"game must be an object, got {type(game).__name__}", path=path)
-                index += 1
-                continue
-            lines = game.get("lines")
-            if lines is None:
-                lines = {}
-            if not isinstance(lines, dict):
-                yield Rejection(index, f"'lines' must be an object, got {type(lines).__name__}", path=path)
-                index += 1
-                continue
-            try:
-                status_only = parse_game(source, game)
-            except FieldError as exc:
-                for _ in range(max(len(lines), 1)):
-                    yield Rejection(index, str(exc), path=path)
-                    index += 1
-                continue
-            if not lines:
-                yield status_only
-                index += 1
-                continue
-            for market, quote in lines.items():
-                try:
-                    yield parse_market(status_only, market, quote)
-                except (FieldError, InvalidOdds) as exc:
-                    yield Rejection(
-                        index,
-                        str(exc),
-                        path=f"{path}.lines.{market}",
-                        code=getattr(exc, "code", "INVALID_REQUEST"),
-                    )
-                index += 1
+        return nested_quotes(
+            source,
+            games,
+            events_key="games",
+            keyed=True,
+            markets_key="lines",
+            read_event=parse_game,
+            read_market=lambda game, name, quote: parse_market(game, str(name), quote),
+        )
 
 
 def parse_game(source: str, game: Mapping[str, object]) -> SourceQuote:

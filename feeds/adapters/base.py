@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -10,7 +10,7 @@ from typing import Protocol
 
 import orjson
 
-from schema.errors import InvalidRequest
+from schema.errors import InvalidOdds, InvalidRequest
 from schema.model import SourceQuote
 
 
@@ -49,6 +49,81 @@ def load_json(payload: bytes) -> object:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"payload is not valid JSON: {exc}") from None
+
+
+def envelope(payload: bytes, source: str | None, name_key: str, items_key: str) -> tuple[str, list[object]]:
+    """The sender's name and its items from a `{name_key: ..., items_key: [...]}` JSON body.
+
+    The body's own name wins; `source` stands in when the body has none.
+    """
+    body = load_json(payload)
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"body must be an object with '{name_key}' and '{items_key}'")
+    name = body.get(name_key)
+    if name is None:
+        name = source
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequest(f"'{name_key}' must be a non-empty string (or pass a source)")
+    items = body.get(items_key)
+    if not isinstance(items, list):
+        raise InvalidRequest(f"'{items_key}' must be a list of {items_key}")
+    return name.strip(), items
+
+
+def nested_quotes(
+    source: str,
+    events: list[object],
+    *,
+    events_key: str,
+    markets_key: str,
+    keyed: bool,
+    read_event: Callable[[str, Mapping[str, object]], SourceQuote],
+    read_market: Callable[[SourceQuote, str | int, object], SourceQuote],
+) -> Iterator[Parsed]:
+    """One quote per market of a vendor's events, or a status-only quote for an event without any.
+
+    Markets come as a list, or with `keyed` as an object keyed by market name. Every market yields exactly one
+    quote or rejection (an event whose own fields are bad rejects each of its markets), so indices
+    count markets in payload order.
+    """
+    singular = events_key.removesuffix("s")
+    index = 0
+    for position, event in enumerate(events):
+        path = f"{events_key}[{position}]"
+        if not isinstance(event, dict):
+            yield Rejection(index, f"{singular} must be an object, got {type(event).__name__}", path=path)
+            index += 1
+            continue
+        markets = event.get(markets_key)
+        if markets is None:
+            markets = {} if keyed else []
+        if not isinstance(markets, dict if keyed else list):
+            kind = "an object" if keyed else "a list"
+            yield Rejection(index, f"'{markets_key}' must be {kind}, got {type(markets).__name__}", path=path)
+            index += 1
+            continue
+        entries: list[tuple[str | int, str, object]] = (
+            [(name, f"{path}.{markets_key}.{name}", market) for name, market in markets.items()]
+            if isinstance(markets, dict)
+            else [(number, f"{path}.{markets_key}[{number}]", market) for number, market in enumerate(markets)]
+        )
+        try:
+            status_only = read_event(source, event)
+        except FieldError as exc:
+            for _ in range(max(len(entries), 1)):
+                yield Rejection(index, str(exc), path=path)
+                index += 1
+            continue
+        if not entries:
+            yield status_only
+            index += 1
+            continue
+        for key, market_path, market in entries:
+            try:
+                yield read_market(status_only, key, market)
+            except (FieldError, InvalidOdds) as exc:
+                yield Rejection(index, str(exc), path=market_path, code=getattr(exc, "code", "INVALID_REQUEST"))
+            index += 1
 
 
 def require(item: Mapping[str, object], key: str) -> object:

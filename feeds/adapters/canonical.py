@@ -9,14 +9,14 @@ from feeds.adapters.base import (
     FieldError,
     Parsed,
     Rejection,
-    load_json,
+    envelope,
     parse_line,
     parse_time,
     require,
     required_text,
     text,
 )
-from schema.errors import InvalidOdds, InvalidRequest
+from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_decimal_odds
 
@@ -26,16 +26,8 @@ class CanonicalAdapter:
     media_type = "application/json"
 
     def parse(self, payload: bytes, source: str | None = None) -> Iterator[Parsed]:
-        body = load_json(payload)
-        if not isinstance(body, dict):
-            raise InvalidRequest("body must be an object with 'source' and 'updates'")
-        name = body.get("source", source)
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequest("'source' is required and must be a non-empty string")
-        updates = body.get("updates")
-        if not isinstance(updates, list):
-            raise InvalidRequest("'updates' must be a list of updates")
-        return self.parse_updates(name.strip(), updates)
+        name, items = envelope(payload, source, "source", "updates")
+        return self.parse_updates(name, items)
 
     def parse_updates(self, source: str, updates: list[object]) -> Iterator[Parsed]:
         for index, item in enumerate(updates):

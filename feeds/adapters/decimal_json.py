@@ -14,8 +14,8 @@ from decimal import Decimal
 from feeds.adapters.base import (
     FieldError,
     Parsed,
-    Rejection,
-    load_json,
+    envelope,
+    nested_quotes,
     parse_line,
     parse_time,
     require,
@@ -23,7 +23,7 @@ from feeds.adapters.base import (
     split_matchup,
     text,
 )
-from schema.errors import InvalidOdds, InvalidRequest
+from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_decimal_odds
 
@@ -36,56 +36,19 @@ class DecimalJsonAdapter:
     media_type = "application/json"
 
     def parse(self, payload: bytes, source: str | None = None) -> Iterator[Parsed]:
-        body = load_json(payload)
-        if not isinstance(body, dict):
-            raise InvalidRequest("body must be an object with 'bookmaker' and 'events'")
-        name = body.get("bookmaker")
-        if name is None:
-            name = source
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequest("'bookmaker' must be a non-empty string (or pass a source)")
-        events = body.get("events")
-        if not isinstance(events, list):
-            raise InvalidRequest("'events' must be a list of events")
-        return self.parse_events(name.strip(), events)
+        name, items = envelope(payload, source, "bookmaker", "events")
+        return self.parse_events(name, items)
 
     def parse_events(self, source: str, events: list[object]) -> Iterator[Parsed]:
-        index = 0
-        for position, event in enumerate(events):
-            path = f"events[{position}]"
-            if not isinstance(event, dict):
-                yield Rejection(index, f"event must be an object, got {type(event).__name__}", path=path)
-                index += 1
-                continue
-            markets = event.get("markets")
-            if markets is None:
-                markets = []
-            if not isinstance(markets, list):
-                yield Rejection(index, f"'markets' must be a list, got {type(markets).__name__}", path=path)
-                index += 1
-                continue
-            try:
-                status_only = parse_event(source, event)
-            except FieldError as exc:
-                for _ in range(max(len(markets), 1)):
-                    yield Rejection(index, str(exc), path=path)
-                    index += 1
-                continue
-            if not markets:
-                yield status_only
-                index += 1
-                continue
-            for number, market in enumerate(markets):
-                try:
-                    yield parse_market(status_only, market)
-                except (FieldError, InvalidOdds) as exc:
-                    yield Rejection(
-                        index,
-                        str(exc),
-                        path=f"{path}.markets[{number}]",
-                        code=getattr(exc, "code", "INVALID_REQUEST"),
-                    )
-                index += 1
+        return nested_quotes(
+            source,
+            events,
+            events_key="events",
+            keyed=False,
+            markets_key="markets",
+            read_event=parse_event,
+            read_market=lambda event, _, market: parse_market(event, market),
+        )
 
 
 def parse_event(source: str, event: Mapping[str, object]) -> SourceQuote:

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import ClassVar
 
+from feeds.adapters.legacy_csv import COLUMNS
 from feeds.demo.fixtures import Kind, SimEvent, Status, TrueMarket
 
 # Change detection stores this token for a suspended selection instead of its price.
@@ -558,19 +559,7 @@ class Oldbook(Vendor):
     books = (Book("oldbook", 0.03, 0.04, 0.03, fractional, 0.02),)
     reports_status = False
 
-    HEADER = (
-        "match_date",
-        "kick_off",
-        "sport",
-        "league",
-        "home",
-        "away",
-        "market",
-        "line",
-        "selection",
-        "price",
-        "last_update",
-    )
+    HEADER = COLUMNS
     SPORTS: ClassVar[dict[str, str]] = {"football": "Football", "tennis": "Tennis"}
     MARKETS: ClassVar[dict[str, str]] = {"moneyline": "Match Winner", "1x2": "1X2"}
     SELECTIONS: ClassVar[dict[str, str]] = {"home": "1", "draw": "X", "away": "2"}

@@ -78,7 +78,7 @@ async def test_unreadable_bodies_change_nothing(gateway: RunningGateway) -> None
         (b"{not json", "not valid JSON"),
         (b"[]", "must be an object"),
         (b'{"source": "a"}', "'updates' must be a list"),
-        (b'{"updates": []}', "'source' is required"),
+        (b'{"updates": []}', "'source' must be a non-empty string"),
     ]:
         reply = await gateway.client.post("/api/v2/ingest", content=body)
         assert reply.status_code == 422, body

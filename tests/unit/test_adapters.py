@@ -119,7 +119,7 @@ def test_canonical_source_argument_applies_only_without_source_field() -> None:
     [
         (b"{not json", "not valid JSON"),
         (b"[]", "body must be an object"),
-        (b'{"updates": []}', "'source' is required"),
+        (b'{"updates": []}', "'source' must be a non-empty string"),
         (b'{"source": "s"}', "'updates' must be a list"),
         (b'{"source": "s", "updates": {}}', "'updates' must be a list"),
     ],
