@@ -1,8 +1,8 @@
 """Appends every delta to the audit trail in batches, off the odds path.
 
-The book hands deltas to `__call__`, which only converts and buffers; a background task flushes
-every `interval` seconds or `batch` rows. Nothing is dropped: a failed flush keeps its rows and
-is retried, and the backlog is visible to readiness checks and metrics.
+The book hands deltas to `__call__`, which only appends them; a background task turns them into
+rows and writes them every `interval` seconds or `batch` deltas. Nothing is dropped: a failed
+write keeps its rows and is retried, and the backlog is visible to readiness checks and metrics.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from decimal import Decimal
 
 from schema.model import Delta
@@ -36,6 +37,7 @@ class AuditWriter:
         self.written = 0
         self.failures = 0
         self._events: dict[str, EventValues] = {}
+        self._pending: deque[Delta] = deque()
         self._changes: list[ChangeValues] = []
         self._previous: dict[tuple[str, str, str], Decimal] = {}
         self._task: asyncio.Task[None] | None = None
@@ -44,9 +46,14 @@ class AuditWriter:
 
     @property
     def backlog(self) -> int:
-        return len(self._changes)
+        return len(self._pending) + len(self._changes)
 
     def __call__(self, delta: Delta) -> None:
+        self._pending.append(delta)
+        if len(self._pending) >= self.batch:
+            self._wake.set()
+
+    def _rows(self, delta: Delta) -> None:
         common = {
             "event_id": delta.event_id,
             "seq": delta.seq,
@@ -108,8 +115,6 @@ class AuditWriter:
                         "flags": list(outcome.flags),
                     }
                 )
-        if len(self._changes) >= self.batch:
-            self._wake.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
@@ -124,7 +129,10 @@ class AuditWriter:
 
     async def flush(self) -> None:
         async with self._flush_lock:
-            while self._changes or self._events:
+            while self._pending or self._changes or self._events:
+                # Rows are made a batch at a time, so a long backlog never holds the loop for long.
+                while self._pending and len(self._changes) < self.batch:
+                    self._rows(self._pending.popleft())
                 events, self._events = list(self._events.values()), {}
                 changes, self._changes = self._changes[: self.batch], self._changes[self.batch :]
                 try:
