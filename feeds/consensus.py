@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast
 
-from schema.odds import MIN_DECIMAL
+from schema.odds import MIN_DECIMAL, PRICE_QUANTUM
 
 METHOD = "weighted-fair-probability"
 METHOD_VERSION = 1
@@ -114,9 +114,12 @@ def _weighted_median(values: list[tuple[float, float, str]]) -> float:
     return values[-1][0]
 
 
+_PLACES = -int(PRICE_QUANTUM.as_tuple().exponent)
+
+
 def to_price(probability: float) -> Decimal:
     # Formatting rounds the binary value half-even; ties cannot occur for a computed quotient.
-    odds = Decimal(f"{1.0 / probability:.2f}")
+    odds = Decimal(f"{1.0 / probability:.{_PLACES}f}")
     return odds if odds >= MIN_DECIMAL else MIN_DECIMAL
 
 

@@ -55,10 +55,6 @@ def check_decimal_odds(odds: Decimal) -> Decimal:
     return odds
 
 
-def quantize_price(odds: Decimal) -> Decimal:
-    return odds.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_UP)
-
-
 def parse_american_odds(value: object) -> Decimal:
     """Decimal odds from American odds such as -118, "+110" or "EVEN"."""
     if isinstance(value, bool) or value is None:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from schema.model import Delta, Event, EventInfo, Market, Outcome
-from schema.odds import formats
+from schema.odds import formats, implied_probability
 
 JSON = dict[str, Any]
 
@@ -33,14 +33,14 @@ def odds_json(odds: Decimal, fmt: OddsFormat | None = None) -> JSON:
 @lru_cache(maxsize=65536)
 def _price_json(odds: Decimal) -> tuple[JSON, float]:
     # Shared between outputs: serialized, never mutated.
-    return odds_json(odds), round(1 / float(odds), 4)
+    return odds_json(odds), round(float(implied_probability(odds)), 4)
 
 
 def outcome_json(outcome: Outcome, fmt: OddsFormat | None = None) -> JSON:
     if fmt is None:
         odds, implied = _price_json(outcome.odds)
     else:
-        odds, implied = odds_json(outcome.odds, fmt), round(1 / float(outcome.odds), 4)
+        odds, implied = odds_json(outcome.odds, fmt), round(float(implied_probability(outcome.odds)), 4)
     return {
         "id": outcome.id,
         "name": outcome.name,

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from schema.errors import InvalidOdds
 from schema.odds import (
+    PRICE_QUANTUM,
     american_to_decimal,
     decimal_to_american,
     decimal_to_fraction,
@@ -17,7 +18,6 @@ from schema.odds import (
     parse_american_odds,
     parse_decimal_odds,
     parse_fractional_odds,
-    quantize_price,
 )
 
 two_place_odds = st.integers(min_value=101, max_value=100_000).map(lambda n: Decimal(n) / 100)
@@ -45,14 +45,14 @@ def test_known_conversions(odds: str, expected_american: int, expected_fraction:
 
 
 def test_the_contract_examples_round_trip() -> None:
-    assert quantize_price(american_to_decimal(Decimal(decimal_to_american(Decimal("1.85"))))) == Decimal("1.85")
+    assert american_to_decimal(Decimal(decimal_to_american(Decimal("1.85")))).quantize(PRICE_QUANTUM) == Decimal("1.85")
     assert format_american(decimal_to_american(Decimal("2.10"))) == "+110"
     assert formats(Decimal("1.85")) == (1.85, "-118", "17/20")
 
 
 @given(two_place_odds)
 def test_two_place_decimal_survives_american_round_trip(odds: Decimal) -> None:
-    assert quantize_price(american_to_decimal(Decimal(decimal_to_american(odds)))) == odds
+    assert american_to_decimal(Decimal(decimal_to_american(odds))).quantize(PRICE_QUANTUM) == odds
 
 
 @given(american)
