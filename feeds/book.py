@@ -71,8 +71,7 @@ class MarketState:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     margin: Decimal | None = None
     reasons: frozenset[str] = frozenset()
-    # Set once a reprice found no fresh source: nothing more can decay until a quote arrives.
-    quiet: bool = False
+    repriced_at: float = 0.0
 
     @property
     def suspended(self) -> bool:
@@ -158,7 +157,6 @@ class OddsBook:
             if health.up and now - health.last_seen > self.config.source_down_after:
                 health.up, health.down_since = False, now
                 log.warning("source %s is down: silent for %.0fs", health.name, now - health.last_seen)
-        fresh = self.consensus.fresh_seconds
         deltas: list[Delta] = []
         expired: list[str] = []
         for event in self.events.values():
@@ -167,9 +165,7 @@ class OddsBook:
                     expired.append(event.info.id)
                 continue
             for market in event.markets.values():
-                if market.quiet or not market.books:
-                    continue
-                if all(now - book.received_at <= fresh for book in market.books.values()):
+                if not self._aging(market, now):
                     continue
                 delta = self._reprice(event, market, now, stamp, SYSTEM_SOURCE, "freshness")
                 if delta is not None:
@@ -184,10 +180,17 @@ class OddsBook:
         state = self.events.get(event_id)
         return None if state is None else self._snapshot(state)
 
-    def snapshot(self) -> list[Event]:
-        return [self._snapshot(state) for state in self.events.values()]
-
     # -- internals -----------------------------------------------------------------------------
+
+    def _aging(self, market: MarketState, now: float) -> bool:
+        """Whether time alone can change the market's price: a quote is losing weight, or has
+        dropped out since the last reprice. A long-dead quote changes nothing and costs nothing."""
+        fresh, stale = self.consensus.fresh_seconds, self.consensus.stale_seconds
+        for book in market.books.values():
+            age = now - book.received_at
+            if fresh < age < stale or (age >= stale and book.received_at + stale > market.repriced_at):
+                return True
+        return False
 
     def _saw(self, source: str, now: float) -> None:
         health = self.sources.get(source)
@@ -207,7 +210,6 @@ class OddsBook:
         event.closed_at = now if status.closed else None
         deltas = [self._emit(event, stamp, source, "status", status=status)]
         for market in event.markets.values():
-            market.quiet = False
             delta = self._reprice(event, market, now, stamp, source, "status")
             if delta is not None:
                 deltas.append(delta)
@@ -223,7 +225,6 @@ class OddsBook:
         return market
 
     def _take_prices(self, market: MarketState, quote: MarketQuote, now: float) -> None:
-        market.quiet = False
         if quote.suspended:
             market.books.pop(quote.source, None)
             market.suspended_by.add(quote.source)
@@ -243,12 +244,12 @@ class OddsBook:
         self, event: EventState, market: MarketState, now: float, stamp: datetime, source: str, reason: str
     ) -> Delta | None:
         price = aggregate(market.outcome_ids, market.books, now, self.consensus)
+        market.repriced_at = now
         reasons = self._suspension(event, market, price)
         if price.outcomes:
             outcomes = {o: self._outcome(market, o, price, stamp) for o in market.outcome_ids}
             margin = price.margin
         else:
-            market.quiet = price.fresh_sources == 0
             # No fresh price: keep showing the last one, marked stale, unless the market is suspended.
             outcomes = {o: _mark_stale(old) for o, old in market.outcomes.items()}
             margin = market.margin

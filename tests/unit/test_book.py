@@ -181,6 +181,29 @@ def test_aging_quotes_lose_weight_between_sweeps(book: OddsBook, clock: Clock) -
     assert after > before
 
 
+def test_the_sweep_leaves_alone_what_time_cannot_change(
+    book: OddsBook, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book.apply(q(clock, "dead", "1.80", "2.15"))
+    clock.now += 500
+    book.apply(q(clock, "alive"))
+    repriced: list[str] = []
+    original = book._reprice
+
+    def counting(*args: object, **kwargs: object) -> object:
+        repriced.append("x")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(book, "_reprice", counting)
+    for _ in range(5):
+        clock.now += 1
+        book.sweep()
+    assert repriced == []  # "dead" dropped out long ago, "alive" is fresh
+    clock.now += 40
+    book.sweep()
+    assert repriced == ["x"]  # "alive" has begun to lose weight
+
+
 def test_finishing_an_event_suspends_its_markets(book: OddsBook, clock: Clock) -> None:
     book.apply(q(clock, status=EventStatus.LIVE))
     clock.now += 1
