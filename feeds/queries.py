@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from feeds.aliases import alias_key
 from feeds.book import EventState, OddsBook
+from feeds.normalize import Normalizer
+from schema.errors import InvalidRequest
 from schema.model import Event, EventStatus, MarketType
 
 
@@ -50,6 +53,25 @@ def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
         selected.append(event)
     selected.sort(key=lambda e: (e.status is not EventStatus.LIVE, e.info.start_time, e.info.id))
     return selected[query.offset : query.offset + query.limit], len(selected)
+
+
+def sport_and_league_filter(
+    normalizer: Normalizer, sport_name: str | None, league_name: str | None
+) -> tuple[str | None, str | None]:
+    """Canonical sport and league filters. A sport that is also a league (`nfl`) narrows to that
+    league; an unknown league is matched as written; a known league implies its sport."""
+    sport = league = None
+    if sport_name is not None:
+        sport, implied = normalizer.sport_and_league(sport_name, None)
+        league = implied or None
+    if league_name is not None:
+        known = normalizer.aliases.leagues.get(alias_key(league_name))
+        if known is None:
+            return sport, " ".join(league_name.split())
+        if sport is not None and known[1] != sport:
+            raise InvalidRequest(f"league {league_name!r} belongs to {known[1]}, not {sport}")
+        league, sport = known
+    return sport, league
 
 
 def only_markets(event: Event, wanted: Iterable[MarketType | str]) -> Event:

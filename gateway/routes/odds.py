@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.queries import EventQuery, find_events, only_markets
+from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter
 from gateway import params
 from gateway.responses import json_response
 from gateway.security import authorize
@@ -46,13 +46,7 @@ async def list_odds(request: Request) -> Response:
     await authorize(request, "odds:read")
     services = _services(request)
     q = request.query_params
-    sport = league = None
-    if (raw_sport := params.text(q, "sport")) is not None:
-        sport, implied_league = services.normalizer.sport_and_league(raw_sport, None)
-        league = implied_league or None
-    if (raw_league := params.text(q, "league")) is not None:
-        league_sport, league = services.normalizer.sport_and_league(raw_sport or raw_league, raw_league)
-        sport = sport or league_sport
+    sport, league = sport_and_league_filter(services.normalizer, params.text(q, "sport"), params.text(q, "league"))
     status = params.text(q, "status")
     event_id = params.text(q, "event_id")
     query = EventQuery(

@@ -129,6 +129,8 @@ async def test_filters_formats_and_pages(gateway: RunningGateway) -> None:
     assert await ids("sport=american_football&league=NFL&live=true") == [EVENT]
     assert await ids("live=false") == ["chiefs-bills-2026-03-23"]
     assert len(await ids("league=NBA")) == 1
+    assert await ids("league=Some Cup") == []
+    assert len(await ids("sport=basketball&league=nba")) == 1
     assert await ids(f"event_id={EVENT}") == [EVENT]
     assert await ids("markets=spread,total") == [EVENT]
     spread_only = (await get("/api/v2/odds?markets=handicap")).json()["data"][0]["markets"]
@@ -147,6 +149,7 @@ async def test_filters_formats_and_pages(gateway: RunningGateway) -> None:
         ("format=roman", "'format' must be decimal, american or fractional"),
         ("sport=quidditch", "unknown sport 'quidditch'"),
         ("markets=corners", "unknown market 'corners'"),
+        ("sport=nfl&league=NBA", "league 'NBA' belongs to basketball, not american_football"),
     ]:
         reply = await get(f"/api/v2/odds?{query}")
         assert reply.status_code == 422, query
