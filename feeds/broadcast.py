@@ -74,6 +74,7 @@ class Broadcast:
         # In one process the library would only add three queue hops; consumers are handed each
         # message directly. Across processes (Redis) the library carries it.
         self._local = url == "memory://"
+        self._connected = False
         self._library = (
             _Library(backend=RedisPubSubBackend(url)) if url.startswith(("redis://", "rediss://")) else _Library(url)
         )
@@ -84,7 +85,9 @@ class Broadcast:
 
     async def connect(self) -> None:
         await self._library.connect()
-        self._publisher = asyncio.create_task(self._publish_loop(), name="broadcast-publisher")
+        self._connected = True
+        if not self._local:
+            self._publisher = asyncio.create_task(self._publish_loop(), name="broadcast-publisher")
 
     async def disconnect(self) -> None:
         tasks = [*self._pumps.values(), *([self._publisher] if self._publisher else [])]
@@ -95,10 +98,13 @@ class Broadcast:
                 await task
         self._pumps.clear()
         self._publisher = None
+        self._connected = False
         await self._library.disconnect()
 
     @property
     def connected(self) -> bool:
+        if self._local:
+            return self._connected
         return self._publisher is not None and not self._publisher.done()
 
     def publish(self, channel: str, message: bytes) -> None:

@@ -134,7 +134,6 @@ def aggregate(
     config: ConsensusConfig,
 ) -> MarketPrice:
     n = len(outcome_ids)
-    fresh_limit, stale_limit = config.fresh_seconds, config.stale_seconds
     rows: list[_Row] = []
     partial: list[tuple[str, SourcePrices, float]] = []
     flags: list[list[str]] = [[] for _ in outcome_ids]
@@ -142,12 +141,8 @@ def aggregate(
     for source, book in books.items():
         if not book.odds:
             continue
-        age = now - book.received_at
-        if age <= fresh_limit:
-            fresh = 1.0
-        elif age < stale_limit:
-            fresh = (stale_limit - age) / (stale_limit - fresh_limit)
-        else:
+        fresh = freshness(now - book.received_at, config)
+        if fresh <= 0.0:
             for i, p in enumerate(book.probability):
                 if p is not None:
                     flags[i].append(f"stale:{source}")

@@ -110,14 +110,20 @@ class Normalizer:
         return Team(sport, canonical, slug)
 
     def status(self, name: str) -> EventStatus:
-        status = self._statuses.get(name) or self.aliases.statuses.get(alias_key(name))
+        status = self._statuses.get(name)
+        if status is not None:
+            return status
+        status = self.aliases.statuses.get(alias_key(name))
         if status is None:
             raise InvalidRequest(f"unknown status {name!r} (expected one of {', '.join(s.value for s in EventStatus)})")
         self._statuses[name] = status
         return status
 
     def market_type(self, name: str) -> MarketType:
-        market_type = self._market_types.get(name) or self.aliases.markets.get(alias_key(name))
+        market_type = self._market_types.get(name)
+        if market_type is not None:
+            return market_type
+        market_type = self.aliases.markets.get(alias_key(name))
         if market_type is None:
             raise InvalidRequest(f"unknown market {name!r} (expected one of {', '.join(m.value for m in MarketType)})")
         self._market_types[name] = market_type

@@ -40,7 +40,7 @@ def outcome_json(outcome: Outcome, fmt: OddsFormat | None = None) -> JSON:
     if fmt is None:
         odds, implied = _price_json(outcome.odds)
     else:
-        odds, implied = odds_json(outcome.odds, fmt), round(float(implied_probability(outcome.odds)), 4)
+        odds, implied = odds_json(outcome.odds, fmt), _price_json(outcome.odds)[1]
     return {
         "id": outcome.id,
         "name": outcome.name,
