@@ -40,6 +40,10 @@ class StaleUpdate(InvalidRequest):
     code = "STALE_UPDATE"
 
 
+class NotOwner(InvalidRequest):
+    code = "NOT_OWNER"
+
+
 @dataclass(slots=True, frozen=True)
 class BookConfig:
     source_down_after: float = 60.0
@@ -98,8 +102,13 @@ class OddsBook:
         *,
         clock: Callable[[], float] = time.time,
         sinks: Iterable[DeltaSink] = (),
+        owns: Callable[[str], bool] | None = None,
+        describe_owner: Callable[[str], str] | None = None,
     ):
         self.config = config or BookConfig()
+        # Events this process prices; the others are replicas fed by `absorb`.
+        self.owns = owns or (lambda _event_id: True)
+        self._describe_owner = describe_owner or (lambda event_id: f"event {event_id!r} is owned elsewhere")
         self.consensus = consensus or ConsensusConfig()
         self.clock = clock
         self.sinks: list[DeltaSink] = list(sinks)
@@ -111,6 +120,8 @@ class OddsBook:
     def apply(self, quote: MarketQuote) -> list[Delta]:
         """Apply one normalized quote; raises StaleUpdate/InvalidRequest and changes nothing if refused."""
         now = self.clock()
+        if not self.owns(quote.event.id):
+            raise NotOwner(self._describe_owner(quote.event.id))
         if quote.timestamp.timestamp() > now + self.config.max_future_skew:
             raise InvalidRequest(f"timestamp {quote.timestamp.isoformat()} is in the future")
         event = self.events.get(quote.event.id)
@@ -174,6 +185,51 @@ class OddsBook:
             del self.events[event_id]
         return deltas
 
+    def absorb(self, delta: Delta) -> bool:
+        """Apply a delta priced by another process; False (and nothing changes) when it is not the
+        event's next one: already seen, or after a gap the caller must repair first."""
+        event = self.events.get(delta.event_id)
+        if event is None:
+            if delta.event is None:
+                return False
+            event = EventState(delta.event, delta.status or EventStatus.SCHEDULED, announce=False)
+            self.events[delta.event_id] = event
+        elif delta.seq != event.seq + 1:
+            return False
+        now = self.clock()
+        event.seq, event.updated_at, event.snapshot = delta.seq, delta.timestamp, None
+        if delta.event is not None:
+            event.info = delta.event
+        if delta.status is not None:
+            event.status = delta.status
+            event.closed_at = now if delta.status.closed else None
+        if delta.market_id is not None and delta.market_type is not None:
+            market = event.markets.get(delta.market_id)
+            if market is None:
+                market = _market_state(event.info, delta.market_id, delta.market_type, delta.line)
+                event.markets[market.id] = market
+            for outcome in delta.outcomes:
+                market.outcomes[outcome.id] = outcome
+            market.margin = delta.margin
+            market.reasons = frozenset({"replicated"}) if delta.suspended else frozenset()
+        return True
+
+    def restore(self, snapshot: Event) -> bool:
+        """Take an event's whole state from a snapshot newer than what this book has."""
+        current = self.events.get(snapshot.info.id)
+        if current is not None and current.seq >= snapshot.seq:
+            return False
+        state = EventState(snapshot.info, snapshot.status, snapshot.seq, snapshot.updated_at, announce=False)
+        state.closed_at = self.clock() if snapshot.status.closed else None
+        for m in snapshot.markets:
+            market = _market_state(snapshot.info, m.id, m.type, m.line)
+            market.outcomes = {o.id: o for o in m.outcomes}
+            market.margin = m.margin
+            market.reasons = frozenset({"replicated"}) if m.suspended else frozenset()
+            state.markets[m.id] = market
+        self.events[snapshot.info.id] = state
+        return True
+
     # -- reading -------------------------------------------------------------------------------
 
     def event(self, event_id: str) -> Event | None:
@@ -218,9 +274,7 @@ class OddsBook:
     def _new_market(self, event: EventState, quote: MarketQuote) -> MarketState:
         assert quote.market_id is not None
         assert quote.market_type is not None
-        ids = OUTCOMES[quote.market_type]
-        names = {o: outcome_name(event.info, quote.market_type, quote.line, o) for o in ids}
-        market = MarketState(quote.market_id, quote.market_type, quote.line, ids, names)
+        market = _market_state(event.info, quote.market_id, quote.market_type, quote.line)
         event.markets[market.id] = market
         return market
 
@@ -331,6 +385,12 @@ class OddsBook:
             )
             state.snapshot = Event(state.info, state.status, state.seq, state.updated_at, markets)
         return state.snapshot
+
+
+def _market_state(info: EventInfo, market_id: str, market_type: MarketType, line: Decimal | None) -> MarketState:
+    ids = OUTCOMES[market_type]
+    names = {o: outcome_name(info, market_type, line, o) for o in ids}
+    return MarketState(market_id, market_type, line, ids, names)
 
 
 def _mark_stale(outcome: Outcome) -> Outcome:

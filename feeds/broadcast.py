@@ -16,10 +16,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from broadcaster import Broadcast as _Library
+from redis.exceptions import RedisError
 
 from feeds.redis_backend import RedisPubSubBackend
 
 log = logging.getLogger(__name__)
+_PUBLISH_BATCH = 256
+_RETRY_FIRST = 0.05
+_RETRY_MAX = 2.0
+
+
+# Handed to every subscriber when the transport lost messages (Redis pub/sub reconnected):
+# the consumer must catch up from wherever the messages were also kept.
+GAP = b""
 
 
 class Overflowed(Exception):
@@ -64,26 +73,41 @@ class BroadcastStats:
     published: int = 0
     delivered: int = 0
     overflowed: int = 0
+    publish_failures: int = 0
 
 
 class Broadcast:
-    def __init__(self, url: str = "memory://", *, queue_size: int = 1024):
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        queue_size: int = 1024,
+        history_size: int = 512,
+        history_index: str = "oddsgate:histories",
+    ):
         self.url = url
         self.queue_size = queue_size
+        self.history_size = history_size
+        self.history_index = history_index
         self.stats = BroadcastStats()
         # In one process the library would only add three queue hops; consumers are handed each
         # message directly. Across processes (Redis) the library carries it.
         self._local = url == "memory://"
         self._connected = False
-        self._library = (
-            _Library(backend=RedisPubSubBackend(url)) if url.startswith(("redis://", "rediss://")) else _Library(url)
-        )
-        self._outbound: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.redis: RedisPubSubBackend | None = None
+        if url.startswith(("redis://", "rediss://")):
+            self.redis = RedisPubSubBackend(url)
+            self._library = _Library(backend=self.redis)
+        else:
+            self._library = _Library(url)
+        self._outbound: asyncio.Queue[tuple[str, bytes, str | None]] = asyncio.Queue()
         self._consumers: dict[str, set[Subscription]] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._publisher: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        if self.redis is not None:
+            self.redis.on_reconnect(self._mark_gap)
         await self._library.connect()
         self._connected = True
         if not self._local:
@@ -107,12 +131,14 @@ class Broadcast:
             return self._connected
         return self._publisher is not None and not self._publisher.done()
 
-    def publish(self, channel: str, message: bytes) -> None:
+    def publish(self, channel: str, message: bytes, history: str | None = None) -> None:
+        """Hand a message to every subscriber of `channel`, in order; with Redis, also append it to
+        the capped list `history` first, so a process that missed it can read it back."""
         self.stats.published += 1
         if self._local:
             self._deliver(channel, message)
         else:
-            self._outbound.put_nowait((channel, message))
+            self._outbound.put_nowait((channel, message, history))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, maxsize: int | None = None) -> AsyncIterator[Subscription]:
@@ -136,9 +162,23 @@ class Broadcast:
                         await pump
 
     async def _publish_loop(self) -> None:
+        assert self.redis is not None
+        delay = _RETRY_FIRST
         while True:
-            channel, message = await self._outbound.get()
-            await self._library.publish(channel, message)
+            batch = [await self._outbound.get()]
+            while len(batch) < _PUBLISH_BATCH and not self._outbound.empty():
+                batch.append(self._outbound.get_nowait())
+            # A batch that fails is retried whole, in order, until Redis takes it: nothing is dropped.
+            while True:
+                try:
+                    await self.redis.publish_recorded(batch, self.history_size, self.history_index)
+                    delay = _RETRY_FIRST
+                    break
+                except (RedisError, OSError) as exc:
+                    self.stats.publish_failures += 1
+                    log.warning("publishing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX)
 
     async def _pump(self, channel: str, ready: asyncio.Event) -> None:
         async with self._library.subscribe(channel) as library_subscription:
@@ -148,6 +188,11 @@ class Broadcast:
                 # The library types messages as str; a Redis backend may hand back either.
                 raw: object = event.message
                 self._deliver(channel, raw if isinstance(raw, bytes) else str(raw).encode())
+
+    def _mark_gap(self) -> None:
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                consumer.offer(GAP)
 
     def _deliver(self, channel: str, message: bytes) -> None:
         consumers = self._consumers.get(channel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from feeds.broadcast import Broadcast
+from feeds.live_store import history_key
 from schema.model import Delta
 from schema.render import delta_json
 
@@ -22,4 +23,4 @@ class BroadcastSink:
         self.channel = channel
 
     def __call__(self, delta: Delta) -> None:
-        self.broadcast.publish(self.channel, encode_delta(delta))
+        self.broadcast.publish(self.channel, encode_delta(delta), history_key(delta.event_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from broadcaster._backends.base import BroadcastBackend
@@ -33,6 +34,7 @@ class RedisPubSubBackend(BroadcastBackend):
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self.reconnects = 0
+        self._reconnected: list[Callable[[], None]] = []
 
     async def connect(self) -> None:
         await self._publisher.ping()
@@ -59,6 +61,25 @@ class RedisPubSubBackend(BroadcastBackend):
 
     async def publish(self, channel: str, message: Any) -> None:
         await self._publisher.publish(channel, message)
+
+    async def publish_recorded(self, batch: list[tuple[str, bytes, str | None]], keep: int, index: str) -> None:
+        """Publish a batch in one MULTI: each message recorded first in its capped history list (and
+        the list named in the `index` set), so a subscriber that sees a gap can read what it missed."""
+        pipe = self._publisher.pipeline(transaction=True)
+        for channel, message, history in batch:
+            if history is not None:
+                pipe.rpush(history, message)
+                pipe.ltrim(history, -keep, -1)
+                pipe.sadd(index, history)
+            pipe.publish(channel, message)
+        await pipe.execute()
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._publisher
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._reconnected.append(callback)
 
     async def next_published(self) -> Event:
         return await self._queue.get()
@@ -93,3 +114,6 @@ class RedisPubSubBackend(BroadcastBackend):
                 await self._pubsub.subscribe(*self._channels)
             self.reconnects += 1
             log.info("redis pub/sub resubscribed to %d channels", len(self._channels))
+            # Whatever was published while we were away is lost to pub/sub: listeners catch up.
+            for callback in self._reconnected:
+                callback()

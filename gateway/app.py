@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
 
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.graphql import OddsgateGraphQL
 from gateway.metrics import RequestTimer
+from gateway.partner_ws import partner_endpoint
 from gateway.routes import ingest, odds, ops
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
@@ -27,11 +30,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await stop_services(services)
 
+    graphql = OddsgateGraphQL(settings)
     app = Starlette(
-        routes=[*ops.ROUTES, *ingest.ROUTES, *odds.ROUTES],
+        routes=[
+            *ops.ROUTES,
+            *ingest.ROUTES,
+            *odds.ROUTES,
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute("/ws", partner_endpoint),
+        ],
         middleware=[Middleware(RequestTimer)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.graphql = graphql
     return app

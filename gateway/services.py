@@ -17,9 +17,13 @@ from feeds.book import BookConfig, OddsBook
 from feeds.broadcast import Broadcast
 from feeds.consensus import METHOD, METHOD_VERSION, ConsensusConfig
 from feeds.demo.simulator import Payload, run_demo
+from feeds.fanout import Hub
 from feeds.ingest import Ingestor, IngestResult
+from feeds.live_store import HISTORY_INDEX, RedisLiveStore
 from feeds.normalize import Normalizer
+from feeds.partitions import Ownership, partition_set
 from feeds.publish import BroadcastSink
+from feeds.replication import SnapshotWriter
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from store.audit import AuditRepository
@@ -41,6 +45,8 @@ class Services:
     audit: AuditRepository
     audit_writer: AuditWriter
     metrics: Metrics
+    hub: Hub
+    ownership: Ownership
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -67,7 +73,12 @@ async def start_services(settings: Settings) -> Services:
     if settings.auto_migrate:
         await upgrade_async(settings.database_url)
     engine = create_engine(settings.database_url)
-    broadcast = Broadcast(settings.redis_url or "memory://", queue_size=settings.broadcast_queue)
+    broadcast = Broadcast(
+        settings.redis_url or "memory://",
+        queue_size=settings.broadcast_queue,
+        history_size=settings.history_size,
+        history_index=HISTORY_INDEX,
+    )
     await broadcast.connect()
     metrics = Metrics()
     audit = AuditRepository(engine)
@@ -85,6 +96,7 @@ async def start_services(settings: Settings) -> Services:
         outlier_logit=settings.outlier_logit,
         divergence=settings.divergence,
     )
+    ownership = Ownership(partition_set(settings.partitions, settings.partition_count), settings.partition_count)
     book = OddsBook(
         BookConfig(
             source_down_after=settings.source_down_after,
@@ -93,7 +105,12 @@ async def start_services(settings: Settings) -> Services:
         ),
         consensus,
         sinks=[BroadcastSink(broadcast), writer, metrics.delta_sink()],
+        owns=ownership.owns,
+        describe_owner=ownership.describe,
     )
+    store = RedisLiveStore(broadcast.redis.client) if broadcast.redis is not None else None
+    hub = Hub(broadcast, book, history_size=settings.history_size, store=store)
+    await hub.start()
     aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
     normalizer = Normalizer(aliases)
     services = Services(
@@ -106,8 +123,13 @@ async def start_services(settings: Settings) -> Services:
         audit,
         writer,
         metrics,
+        hub,
+        ownership,
     )
     writer.start()
+    if store is not None:
+        snapshots = SnapshotWriter(book, store)
+        services.background("snapshot-writer", lambda: snapshots.run(settings.snapshot_interval))
     services.background("book-sweeper", lambda: _sweep_forever(services))
     if settings.demo_feed:
         services.background("demo-feed", lambda: _demo(services))
@@ -121,6 +143,7 @@ async def stop_services(services: Services) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await services.audit_writer.stop()
+    await services.hub.stop()
     await services.broadcast.disconnect()
     await services.engine.dispose()
 

@@ -8,6 +8,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feeds.partitions import partition_set
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ODDSGATE_", extra="ignore", frozen=True)
@@ -40,6 +42,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     broadcast_queue: int = Field(1024, gt=0)
 
+    partition_count: int = Field(16, gt=0, description="events are hashed into this many partitions")
+    partitions: str = Field("all", description="partitions this process ingests: all, none, or e.g. 0-7,12")
+    history_size: int = Field(512, gt=0, description="deltas kept per event for resume")
+    snapshot_interval: float = Field(1.0, gt=0, description="seconds between live-book snapshots to Redis")
+    client_queue: int = Field(256, gt=0, description="messages buffered per client before conflation")
+    slow_client_seconds: float = Field(10.0, gt=0, description="a client conflated this long is closed")
+    ws_heartbeat: float = Field(15.0, gt=0)
+    graphql_cohorts: bool = Field(True, description="execute and serialize a subscription once per cohort")
+    graphql_max_depth: int = Field(8, gt=0)
+    graphql_max_aliases: int = Field(30, gt=0)
+    graphql_max_tokens: int = Field(2000, gt=0)
+
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -48,6 +62,7 @@ class Settings(BaseSettings):
     def _windows(self) -> Self:
         if self.stale_seconds <= self.fresh_seconds:
             raise ValueError("ODDSGATE_STALE_SECONDS must be greater than ODDSGATE_FRESH_SECONDS")
+        partition_set(self.partitions, self.partition_count)
         if any(weight < 0 for weight in self.source_weights.values()):
             raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
         return self

@@ -104,9 +104,22 @@ def delta_json(delta: Delta) -> JSON:
         body["line"] = _number(delta.line)
         body["suspended"] = delta.suspended
         body["margin"] = _number(delta.margin)
+        body["market_changed"] = delta.market_changed
         body["outcomes"] = [outcome_json(o) for o in delta.outcomes]
     if delta.status is not None:
         body["status"] = delta.status.value
     if delta.event is not None:
         body["event"] = event_info_json(delta.event)
+    return body
+
+
+def ws_delta_json(delta: Delta, conflated: bool = False) -> JSON:
+    """A delta as the partner `/ws` protocol sends it; the event's description goes under `fixture`."""
+    body = delta_json(delta)
+    info = body.pop("event", None)
+    body["event"] = "odds.updated" if delta.market_id is not None else "event.updated"
+    if info is not None:
+        body["fixture"] = info
+    if conflated:
+        body["conflated"] = True
     return body

@@ -1,0 +1,56 @@
+"""Which deltas a subscription wants: by event, sport, league and market type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from feeds.book import OddsBook
+from feeds.normalize import Normalizer
+from feeds.queries import sport_and_league_filter
+from schema.model import Delta, MarketType
+
+
+@dataclass(slots=True, frozen=True)
+class DeltaFilter:
+    event_ids: frozenset[str] | None = None
+    sport: str | None = None
+    league: str | None = None
+    market_types: frozenset[MarketType] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        normalizer: Normalizer,
+        event_ids: Iterable[str] | None = None,
+        sport: str | None = None,
+        markets: Iterable[str] | None = None,
+    ) -> DeltaFilter:
+        """Raises InvalidRequest for an unknown sport or market."""
+        canonical_sport, league = sport_and_league_filter(normalizer, sport, None) if sport else (None, None)
+        return cls(
+            frozenset(event_ids) if event_ids is not None else None,
+            canonical_sport,
+            league,
+            frozenset(normalizer.market_type(m) for m in markets) if markets is not None else None,
+        )
+
+    def matches(self, delta: Delta, book: OddsBook) -> bool:
+        if self.event_ids is not None and delta.event_id not in self.event_ids:
+            return False
+        if self.sport is not None and delta.sport != self.sport:
+            return False
+        if self.league:
+            state = book.events.get(delta.event_id)
+            if state is None or state.info.league != self.league:
+                return False
+        # Event-level deltas (status, description) concern every market of the event.
+        return self.market_types is None or delta.market_type is None or delta.market_type in self.market_types
+
+    def index(self) -> tuple[Iterable[str], Iterable[str]]:
+        """The events and sports to register with the hub for this filter."""
+        if self.event_ids is not None:
+            return self.event_ids, ()
+        if self.sport is not None:
+            return (), (self.sport,)
+        return (), ()

@@ -1,0 +1,165 @@
+"""Execute once, serialize once: subscriptions that share a document, variables and visible data
+form a cohort; each delta is executed and encoded once per cohort and every member only wraps the
+bytes with its own operation id."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute_subscription_event,
+    get_argument_values,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution import Executor
+from graphql.validation import ASTValidationRule
+
+from feeds.book import OddsBook
+from feeds.fanout import Hub, Published
+from feeds.filters import DeltaFilter
+from feeds.normalize import Normalizer
+from feeds.outbox import Outbox
+from schema.errors import OddsgateError
+from schema.graphql import delta_gql
+from schema.model import Delta
+
+ROOT_FIELD = "oddsUpdated"
+CohortKey = tuple[str, bytes, str | None, frozenset[str]]
+
+
+@dataclass(slots=True)
+class CohortPlan:
+    key: CohortKey
+    executor: Executor[Any]
+    selection: DeltaFilter
+
+
+@dataclass(eq=False)
+class Cohort:
+    """One hub listener for all its members."""
+
+    executor: Executor[Any]
+    selection: DeltaFilter
+    book: OddsBook
+    members: set[Outbox[bytes]] = field(default_factory=set)
+    executions: int = 0
+
+    def deliver(self, item: Published) -> None:
+        if not self.selection.matches(item.delta, self.book):
+            return
+        payload = self.render(item.delta)
+        for outbox in self.members:
+            outbox.push(item.delta, payload)
+
+    def reset(self, event_id: str) -> None:
+        del event_id
+
+    def render(self, delta: Delta, conflated: bool = False) -> bytes:
+        self.executions += 1
+        result: Any = execute_subscription_event(self.executor.build_per_event_executor(delta_gql(delta, conflated)))
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [error.formatted for error in result.errors]
+        return orjson.dumps(body)
+
+
+class Cohorts:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        hub: Hub,
+        book: OddsBook,
+        normalizer: Normalizer,
+        *,
+        rules: list[type[ASTValidationRule]],
+        max_tokens: int,
+        client_queue: int,
+        slow_after: float,
+    ):
+        self.schema = schema._schema
+        self.hub = hub
+        self.book = book
+        self.normalizer = normalizer
+        self.client_queue = client_queue
+        self.slow_after = slow_after
+        self.active: dict[CohortKey, Cohort] = {}
+        rules_all = (*specified_rules, *rules)
+
+        @lru_cache(maxsize=512)
+        def checked(query: str) -> DocumentNode | None:
+            try:
+                document = parse(query, max_tokens=max_tokens)
+            except GraphQLError:
+                return None
+            return None if validate(self.schema, document, rules_all) else document
+
+        self._checked = checked
+
+    def plan(
+        self, query: str, variables: dict[str, Any] | None, operation_name: str | None, sports: frozenset[str]
+    ) -> CohortPlan | None:
+        """A plan when the operation is a valid `oddsUpdated` subscription and nothing else; None
+        sends it down the plain path, which also reports any error in it."""
+        document = self._checked(query)
+        if document is None:
+            return None
+        field_node = _root_field(document, operation_name)
+        if field_node is None:
+            return None
+        executor = Executor.build(self.schema, document, raw_variable_values=variables, operation_name=operation_name)
+        if isinstance(executor, list):
+            return None
+        subscription_type = self.schema.subscription_type
+        assert subscription_type is not None
+        args = get_argument_values(subscription_type.fields[ROOT_FIELD], field_node, executor.variable_values)
+        try:
+            selection = DeltaFilter.of(self.normalizer, args.get("eventIds"), args.get("sport"), args.get("markets"))
+        except OddsgateError:
+            return None
+        key = (query, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS), operation_name, sports)
+        return CohortPlan(key, executor, selection)
+
+    @contextlib.asynccontextmanager
+    async def member(self, plan: CohortPlan) -> AsyncIterator[Outbox[bytes]]:
+        cohort = self.active.get(plan.key)
+        if cohort is None:
+            cohort = self.active[plan.key] = Cohort(plan.executor, plan.selection, self.book)
+            self.hub.listen(cohort, *plan.selection.index())
+        render = cohort.render
+        outbox: Outbox[bytes] = Outbox(self.client_queue, self.slow_after, lambda d: render(d, conflated=True))
+        cohort.members.add(outbox)
+        try:
+            yield outbox
+        finally:
+            cohort.members.discard(outbox)
+            if not cohort.members:
+                self.hub.unlisten(cohort)
+                del self.active[plan.key]
+
+
+def _root_field(document: DocumentNode, operation_name: str | None) -> FieldNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation is not OperationType.SUBSCRIPTION:
+        return None
+    selections = operations[0].selection_set.selections
+    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+        return None
+    node = selections[0]
+    if node.name.value != ROOT_FIELD or node.directives:
+        return None
+    return node

@@ -1,0 +1,276 @@
+"""The partner `/ws` channel protocol: subscribe to `odds.{sport}[.{market}]` and `event.{id}`,
+snapshots on request, resume with `since`, optional per-subscription conflation, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from feeds.conflate import ConflationKey, conflation_key, merge_deltas
+from feeds.fanout import Published
+from feeds.filters import DeltaFilter
+from feeds.outbox import Outbox, SlowConsumer
+from feeds.queries import only_markets
+from gateway.services import Services
+from schema.errors import InvalidRequest, OddsgateError
+from schema.model import Delta, Event
+from schema.render import event_json, ws_delta_json
+
+SLOW_CONSUMER_CLOSE = 4008
+MAX_CONFLATE_MS = 60_000
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body, option=_OPTIONS)
+
+
+def ws_frame(delta: Delta) -> bytes:
+    return _dumps(ws_delta_json(delta))
+
+
+def ws_conflated_frame(delta: Delta) -> bytes:
+    return _dumps(ws_delta_json(delta, conflated=True))
+
+
+def ws_published_frame(item: Published) -> bytes:
+    return item.frame(ws_frame)
+
+
+@dataclass(slots=True, frozen=True)
+class Channel:
+    name: str
+    selection: DeltaFilter
+    conflate_ms: int
+
+
+def parse_channel(services: Services, name: object, conflate_ms: int) -> Channel:
+    if not isinstance(name, str):
+        raise InvalidRequest(f"channel names are strings, got {name!r}")
+    kind, _, rest = name.partition(".")
+    if kind == "event" and rest:
+        return Channel(name, DeltaFilter(event_ids=frozenset({rest})), conflate_ms)
+    if kind == "odds" and rest:
+        sport, _, market = rest.partition(".")
+        markets = [market] if market and market != "*" else None
+        return Channel(name, DeltaFilter.of(services.normalizer, None, sport, markets), conflate_ms)
+    raise InvalidRequest(f"unknown channel {name!r}: use odds.{{sport}}, odds.{{sport}}.{{market}} or event.{{id}}")
+
+
+class PartnerConnection:
+    """One `/ws` client: its channels, its outbox, and the hub listener that feeds them."""
+
+    def __init__(self, socket: WebSocket, services: Services):
+        self.socket = socket
+        self.services = services
+        settings = services.settings
+        self.outbox: Outbox[bytes] = Outbox(settings.client_queue, settings.slow_client_seconds, ws_conflated_frame)
+        self.channels: dict[str, Channel] = {}
+        self._window: dict[ConflationKey, Delta] = {}
+        self._flush: asyncio.TimerHandle | None = None
+
+    # -- hub listener ----------------------------------------------------------------------------
+
+    def deliver(self, item: Published) -> None:
+        conflate: int | None = None
+        for channel in self.channels.values():
+            if channel.selection.matches(item.delta, self.services.book):
+                conflate = channel.conflate_ms if conflate is None else min(conflate, channel.conflate_ms)
+                if conflate == 0:
+                    break
+        if conflate is None:
+            return
+        if conflate == 0:
+            self.outbox.push(item.delta, ws_published_frame(item))
+            return
+        key = conflation_key(item.delta)
+        older = self._window.pop(key, None)
+        self._window[key] = item.delta if older is None else merge_deltas(older, item.delta)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(conflate / 1000, self._flush_window)
+
+    def reset(self, event_id: str) -> None:
+        self._send_snapshot(event_id, reset=True)
+
+    def _flush_window(self) -> None:
+        self._flush = None
+        window, self._window = self._window, {}
+        for delta in sorted(window.values(), key=lambda d: d.timestamp):
+            self.outbox.push(delta, ws_frame(delta))
+
+    # -- protocol --------------------------------------------------------------------------------
+
+    def send(self, body: dict[str, Any]) -> None:
+        self.outbox.push_control(_dumps(body))
+
+    def handle(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        if action == "auth":
+            self.send({"event": "authenticated"})
+        elif action == "subscribe":
+            self._subscribe(message)
+        elif action == "unsubscribe":
+            self._unsubscribe(message)
+        elif action == "ping":
+            self.send({"event": "pong", "ts": datetime.now(UTC)})
+        else:
+            raise InvalidRequest(f"unknown action {action!r}: use auth, subscribe, unsubscribe or ping")
+
+    def _subscribe(self, message: dict[str, Any]) -> None:
+        names = _names(message)
+        conflate_ms = message.get("conflate_ms", 0)
+        if not isinstance(conflate_ms, int) or isinstance(conflate_ms, bool) or not 0 <= conflate_ms <= MAX_CONFLATE_MS:
+            raise InvalidRequest(f"'conflate_ms' must be an integer from 0 to {MAX_CONFLATE_MS}")
+        since = message.get("since") or {}
+        if not isinstance(since, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in since.items()
+        ):
+            raise InvalidRequest("'since' maps event ids to the last seq received, e.g. {\"nfl-game\": 41}")
+        # Every channel is checked before any is taken: a bad one changes nothing.
+        added = [parse_channel(self.services, name, conflate_ms) for name in names]
+        for channel in added:
+            self.channels[channel.name] = channel
+        self._register()
+        self.send({"event": "subscribed", "channels": [c.name for c in added]})
+        # No await from registration to here: no delta can slip between a snapshot and what follows it.
+        resumed = set()
+        for event_id, seq in since.items():
+            resumed.add(event_id)
+            missed = self.services.hub.since(event_id, seq)
+            if missed is None:
+                self._send_snapshot(event_id, reset=True)
+                continue
+            for delta in missed:
+                if self._selects(delta, added):
+                    self.outbox.push(delta, ws_frame(delta))
+        if message.get("include_history"):
+            for event_id in self._events_of(added):
+                if event_id not in resumed:
+                    self._send_snapshot(event_id, reset=False)
+
+    def _unsubscribe(self, message: dict[str, Any]) -> None:
+        names = _names(message)
+        removed = [n for n in names if self.channels.pop(n, None) is not None]
+        self._register()
+        self.send({"event": "unsubscribed", "channels": removed})
+
+    def _register(self) -> None:
+        hub = self.services.hub
+        hub.unlisten(self)
+        if not self.channels:
+            return
+        events: set[str] = set()
+        sports: set[str] = set()
+        for channel in self.channels.values():
+            channel_events, channel_sports = channel.selection.index()
+            events.update(channel_events)
+            sports.update(channel_sports)
+        hub.listen(self, events, sports)
+
+    def _selects(self, delta: Delta, channels: Iterable[Channel]) -> bool:
+        return any(c.selection.matches(delta, self.services.book) for c in channels)
+
+    def _events_of(self, channels: list[Channel]) -> list[str]:
+        book = self.services.book
+        found: list[str] = []
+        for state in book.events.values():
+            info = state.info
+            for channel in channels:
+                s = channel.selection
+                if s.event_ids is not None and info.id not in s.event_ids:
+                    continue
+                if s.sport is not None and info.sport != s.sport:
+                    continue
+                if s.league and info.league != s.league:
+                    continue
+                found.append(info.id)
+                break
+        return found
+
+    def _send_snapshot(self, event_id: str, *, reset: bool) -> None:
+        event = self.services.book.event(event_id)
+        if event is not None:
+            event = self._visible(event)
+        self.send(
+            {
+                "event": "snapshot",
+                "event_id": event_id,
+                "seq": event.seq if event is not None else 0,
+                "reset": reset,
+                "data": event_json(event) if event is not None else None,
+            }
+        )
+
+    def _visible(self, event: Event) -> Event:
+        wanted: set[str] = set()
+        for channel in self.channels.values():
+            s = channel.selection
+            if (s.event_ids is not None and event.info.id in s.event_ids) or s.market_types is None:
+                return event
+            if s.sport == event.info.sport:
+                wanted.update(t.value for t in s.market_types)
+        return only_markets(event, wanted) if wanted else event
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write(), name="ws-writer")
+        heartbeat = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
+        try:
+            while True:
+                text = await self.socket.receive_text()
+                try:
+                    message = orjson.loads(text)
+                    if not isinstance(message, dict):
+                        raise InvalidRequest("messages are JSON objects with an 'action'")
+                    self.handle(message)
+                except orjson.JSONDecodeError:
+                    self._error("INVALID_REQUEST", "message is not valid JSON")
+                except OddsgateError as exc:
+                    self._error(exc.code, exc.message)
+                if writer.done():
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            self.services.hub.unlisten(self)
+            if self._flush is not None:
+                self._flush.cancel()
+            for task in (heartbeat, writer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
+
+    def _error(self, code: str, message: str) -> None:
+        self.send({"event": "error", "error": {"code": code, "message": message}})
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                frame = await self.outbox.get()
+                await self.socket.send_text(frame.decode())
+        except SlowConsumer as exc:
+            await self.socket.close(code=SLOW_CONSUMER_CLOSE, reason=str(exc)[:120])
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.services.settings.ws_heartbeat)
+            self.send({"event": "heartbeat", "ts": datetime.now(UTC)})
+
+
+def _names(message: dict[str, Any]) -> list[str]:
+    names = message.get("channels")
+    if not isinstance(names, list) or not names:
+        raise InvalidRequest("'channels' must be a non-empty list of channel names")
+    return names
+
+
+async def partner_endpoint(socket: WebSocket) -> None:
+    services: Services = socket.app.state.services
+    await socket.accept()
+    await PartnerConnection(socket, services).run()

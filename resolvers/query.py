@@ -1,0 +1,69 @@
+"""GraphQL queries over the live book."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from feeds.queries import EventQuery, find_events, sport_and_league_filter
+from resolvers.context import GraphQLContext
+from resolvers.errors import graphql_errors
+from schema.errors import InvalidRequest
+from schema.graphql import EventGQL, SourceGQL, event_gql, events_gql
+
+MAX_PAGE = 500
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Live events, live first, then by start time.")
+    def events(
+        self,
+        info: Info[GraphQLContext, None],
+        sport: str | None = None,
+        league: str | None = None,
+        status: str | None = None,
+        ids: list[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[EventGQL]:
+        context = info.context
+        with graphql_errors():
+            if not 1 <= limit <= MAX_PAGE or offset < 0:
+                raise InvalidRequest(f"limit must be 1-{MAX_PAGE} and offset at least 0")
+            sport_name, league_name = sport_and_league_filter(context.normalizer, sport, league)
+            query = EventQuery(
+                sport=sport_name,
+                league=league_name,
+                event_ids=frozenset(ids) if ids is not None else None,
+                status=context.normalizer.status(status) if status else None,
+                limit=limit,
+                offset=offset,
+            )
+            events, _ = find_events(context.book, query)
+        return events_gql(events)
+
+    @strawberry.field(description="One event of the live book, or null.")
+    def event(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> EventGQL | None:
+        event = info.context.book.event(str(id))
+        return None if event is None else event_gql(event)
+
+    @strawberry.field(description="Every source the book has heard from, with its health.")
+    def sources(self, info: Info[GraphQLContext, None]) -> list[SourceGQL]:
+        book = info.context.book
+        return [
+            SourceGQL(
+                name=s.name,
+                up=s.up,
+                last_seen=_utc(s.last_seen),
+                updates=s.updates,
+                accuracy_weight=book.consensus.weight(s.name),
+            )
+            for s in sorted(book.sources.values(), key=lambda s: s.name)
+        ]
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -1,0 +1,56 @@
+"""GraphQL subscriptions: the plain path, one execution per subscriber.
+
+Subscriptions that share a document join a cohort in `gateway.graphql` instead and are executed
+once for all; this path serves the one-off documents (several root fields, fragments at the root).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from starlette.websockets import WebSocket
+from strawberry.types import Info
+
+from feeds.fanout import OutboxListener, Published
+from feeds.filters import DeltaFilter
+from feeds.outbox import Outbox, SlowConsumer
+from resolvers.context import GraphQLContext
+from resolvers.errors import graphql_errors
+from schema.graphql import OddsDeltaGQL, delta_gql
+
+SLOW_CONSUMER_CLOSE = 4008
+
+
+def _conflated(delta: object) -> OddsDeltaGQL:
+    return delta_gql(delta, conflated=True)  # type: ignore[arg-type]
+
+
+def _render(item: Published) -> OddsDeltaGQL:
+    return delta_gql(item.delta)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Deltas of the live book as they happen, each with its event's seq.")
+    async def odds_updated(
+        self,
+        info: Info[GraphQLContext, None],
+        event_ids: list[str] | None = None,
+        sport: str | None = None,
+        markets: list[str] | None = None,
+    ) -> AsyncGenerator[OddsDeltaGQL, None]:
+        context = info.context
+        with graphql_errors():
+            selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets)
+        outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, _conflated)
+        listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, _render)
+        context.hub.listen(listener, *selection.index())
+        try:
+            while True:
+                yield await outbox.get()
+        except SlowConsumer as exc:
+            if isinstance(context.request, WebSocket):
+                await context.request.close(code=SLOW_CONSUMER_CLOSE, reason=str(exc)[:120])
+        finally:
+            context.hub.unlisten(listener)

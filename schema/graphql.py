@@ -1,0 +1,166 @@
+"""The GraphQL types of the canonical model (strawberry), built from the plain model objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import strawberry
+
+from schema.model import Delta, Event, Market, Outcome
+from schema.odds import formats, implied_probability
+
+
+@strawberry.type(name="Odds")
+class OddsGQL:
+    decimal: float
+    american: str
+    fractional: str
+
+
+@strawberry.type(name="SourcePrice")
+class SourcePriceGQL:
+    source: str
+    decimal: float
+
+
+@strawberry.type(name="Outcome")
+class OutcomeGQL:
+    id: str
+    name: str
+    odds: OddsGQL
+    implied_probability: float
+    updated_at: datetime
+    source_count: int
+    confidence: float
+    sources: list[SourcePriceGQL]
+    flags: list[str]
+
+
+@strawberry.type(name="Market")
+class MarketGQL:
+    id: str
+    type: str
+    line: float | None
+    suspended: bool
+    margin: float | None
+    outcomes: list[OutcomeGQL]
+
+
+@strawberry.type(name="Event")
+class EventGQL:
+    id: str
+    sport: str
+    league: str
+    home_team: str
+    away_team: str
+    start_time: datetime
+    status: str
+    seq: int
+    updated_at: datetime
+    market_list: strawberry.Private[list[MarketGQL]]
+
+    @strawberry.field(description="Markets, all or only these types or ids (`spread` or `spread:-3.5`).")
+    def markets(self, types: list[str] | None = None) -> list[MarketGQL]:
+        if types is None:
+            return self.market_list
+        wanted = set(types)
+        return [m for m in self.market_list if m.type in wanted or m.id in wanted]
+
+
+@strawberry.type(name="OddsDelta", description="One change to one event, with the event's next seq.")
+class OddsDeltaGQL:
+    event_id: str
+    sport: str
+    seq: int
+    timestamp: datetime
+    source: str
+    reason: str
+    market_id: str | None
+    market_type: str | None
+    line: float | None
+    suspended: bool | None
+    margin: float | None
+    status: str | None
+    outcomes: list[OutcomeGQL]
+    conflated: bool = strawberry.field(
+        default=False, description="Several deltas merged because this client fell behind; seq is the latest."
+    )
+
+
+@strawberry.type(name="Source")
+class SourceGQL:
+    name: str
+    up: bool
+    last_seen: datetime
+    updates: int
+    accuracy_weight: float
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def outcome_gql(outcome: Outcome) -> OutcomeGQL:
+    decimal, american, fractional = formats(outcome.odds)
+    return OutcomeGQL(
+        id=outcome.id,
+        name=outcome.name,
+        odds=OddsGQL(decimal=decimal, american=american, fractional=fractional),
+        implied_probability=round(float(implied_probability(outcome.odds)), 4),
+        updated_at=outcome.updated_at,
+        source_count=outcome.source_count,
+        confidence=outcome.confidence,
+        sources=[SourcePriceGQL(source=name, decimal=float(odds)) for name, odds in outcome.sources.items()],
+        flags=list(outcome.flags),
+    )
+
+
+def market_gql(market: Market) -> MarketGQL:
+    return MarketGQL(
+        id=market.id,
+        type=market.type.value,
+        line=_float(market.line),
+        suspended=market.suspended,
+        margin=_float(market.margin),
+        outcomes=[outcome_gql(o) for o in market.outcomes],
+    )
+
+
+def event_gql(event: Event) -> EventGQL:
+    info = event.info
+    return EventGQL(
+        id=info.id,
+        sport=info.sport,
+        league=info.league,
+        home_team=info.home_team,
+        away_team=info.away_team,
+        start_time=info.start_time,
+        status=event.status.value,
+        seq=event.seq,
+        updated_at=event.updated_at,
+        market_list=[market_gql(m) for m in event.markets],
+    )
+
+
+def events_gql(events: Iterable[Event]) -> list[EventGQL]:
+    return [event_gql(e) for e in events]
+
+
+def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
+    return OddsDeltaGQL(
+        event_id=delta.event_id,
+        sport=delta.sport,
+        seq=delta.seq,
+        timestamp=delta.timestamp,
+        source=delta.source,
+        reason=delta.reason,
+        market_id=delta.market_id,
+        market_type=delta.market_type.value if delta.market_type else None,
+        line=_float(delta.line),
+        suspended=delta.suspended,
+        margin=_float(delta.margin),
+        status=delta.status.value if delta.status else None,
+        outcomes=[outcome_gql(o) for o in delta.outcomes],
+        conflated=conflated,
+    )
