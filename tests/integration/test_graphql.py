@@ -73,7 +73,8 @@ async def test_queries_follow_the_contract(gateway: RunningGateway) -> None:
         """query($sport: String) {
              events(sport: $sport) { id sport league homeTeam status seq
                markets(types: ["spread"]) { id type line suspended
-                 outcomes { id name odds { decimal american fractional } impliedProbability sources { source decimal } flags } } }
+                 outcomes { id name odds { decimal american fractional } impliedProbability
+                            sources { source decimal } flags } } }
              event(id: "49ers-ravens-2026-03-23") { id markets { id } }
              sources { name up updates }
            }""",
@@ -133,12 +134,13 @@ async def test_cohort_members_each_get_their_own_operation_id(gateway: RunningGa
         for _ in range(3)
     ]
     clients = [Client(transport=t, fetch_schema_from_transport=False) for t in transports]
-    sessions = [await c.connect_async() for c in clients]
+    sessions = [await c.connect_async() for c in clients]  # type: ignore[no-untyped-call]
     try:
         tasks = [asyncio.ensure_future(collect(s.subscribe(request(SUBSCRIPTION, sport="nfl")), 2)) for s in sessions]
         await asyncio.sleep(0.3)
         cohorts = gateway.app.state.graphql.cohorts_in_use()
-        assert len(cohorts) == 1 and len(next(iter(cohorts)).members) == 3
+        assert len(cohorts) == 1
+        assert len(cohorts[0].members) == 3
         await ingest(gateway, update(1.85, 2.10))
         await ingest(gateway, update(1.80, 2.20))
         results = await asyncio.gather(*tasks)
@@ -146,7 +148,7 @@ async def test_cohort_members_each_get_their_own_operation_id(gateway: RunningGa
         assert next(iter(cohorts)).executions == 2  # once per delta, not once per subscriber
     finally:
         for c in clients:
-            await c.close_async()
+            await c.close_async()  # type: ignore[no-untyped-call]
 
 
 async def test_one_off_documents_take_the_plain_path(gateway: RunningGateway, session: Any) -> None:
@@ -168,7 +170,8 @@ async def test_legacy_graphql_ws_protocol_is_refused(gateway: RunningGateway) ->
     async with websockets.connect(ws_url(gateway, "/graphql"), subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406
 
 
 async def test_subscribe_before_connection_init_is_closed(gateway: RunningGateway) -> None:
@@ -178,4 +181,5 @@ async def test_subscribe_before_connection_init_is_closed(gateway: RunningGatewa
         )
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
