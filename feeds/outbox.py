@@ -44,6 +44,8 @@ class Outbox(Generic[T]):
         self._ready = asyncio.Event()
         self.closed: str | None = None
         self.conflated = 0
+        # Called once with the reason when the outbox gives up on its client.
+        self.on_close: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
         return len(self._items) + len(self._merged)
@@ -74,6 +76,8 @@ class Outbox(Generic[T]):
             self._items.clear()
             self._merged.clear()
             self._ready.set()
+            if self.on_close is not None:
+                self.on_close(reason)
 
     async def get(self) -> T:
         while True:

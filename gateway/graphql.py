@@ -18,7 +18,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from resolvers import build_schema, limit_rules
 from resolvers.context import GraphQLContext
-from resolvers.subscription import SLOW_CONSUMER_CLOSE
+from resolvers.slow_clients import SlowClientGuard
 
 
 class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -41,13 +41,12 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
         try:
             async with cohorts.member(plan) as outbox:
+                SlowClientGuard(outbox, socket)
                 while True:
                     payload = await outbox.get()
                     await socket.send_text((prefix + payload + b"}").decode())
-        except SlowConsumer as exc:
-            await socket.close(code=SLOW_CONSUMER_CLOSE, reason=str(exc)[:120])
-        except (WebSocketDisconnect, RuntimeError):
-            # The socket went away under us; the handler's own loop notices and cleans up.
+        except (SlowConsumer, WebSocketDisconnect, RuntimeError):
+            # Closed for falling behind, or the socket went away; the handler's own loop cleans up.
             return
 
 

@@ -19,11 +19,11 @@ from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from feeds.queries import only_markets
 from gateway.services import Services
+from resolvers.slow_clients import SlowClientGuard
 from schema.errors import InvalidRequest, OddsgateError
 from schema.model import Delta, Event
 from schema.render import event_json, ws_delta_json
 
-SLOW_CONSUMER_CLOSE = 4008
 MAX_CONFLATE_MS = 60_000
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -75,6 +75,7 @@ class PartnerConnection:
         self.channels: dict[str, Channel] = {}
         self._window: dict[ConflationKey, Delta] = {}
         self._flush: asyncio.TimerHandle | None = None
+        self._guard: SlowClientGuard | None = None
 
     # -- hub listener ----------------------------------------------------------------------------
 
@@ -220,8 +221,23 @@ class PartnerConnection:
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write(), name="ws-writer")
+        reader = asyncio.create_task(self._read(), name="ws-reader")
         heartbeat = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
         try:
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.services.hub.unlisten(self)
+            if self._flush is not None:
+                self._flush.cancel()
+            for task in (heartbeat, reader, writer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
+            if self._guard is not None:
+                await self._guard.wait_closed()
+
+    async def _read(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
                 text = await self.socket.receive_text()
                 try:
@@ -233,29 +249,16 @@ class PartnerConnection:
                     self._error("INVALID_REQUEST", "message is not valid JSON")
                 except OddsgateError as exc:
                     self._error(exc.code, exc.message)
-                if writer.done():
-                    break
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            self.services.hub.unlisten(self)
-            if self._flush is not None:
-                self._flush.cancel()
-            for task in (heartbeat, writer):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                    await task
 
     def _error(self, code: str, message: str) -> None:
         self.send({"event": "error", "error": {"code": code, "message": message}})
 
     async def _write(self) -> None:
-        try:
+        self._guard = SlowClientGuard(self.outbox, self.socket)
+        with contextlib.suppress(SlowConsumer, WebSocketDisconnect, RuntimeError):
             while True:
                 frame = await self.outbox.get()
                 await self.socket.send_text(frame.decode())
-        except SlowConsumer as exc:
-            await self.socket.close(code=SLOW_CONSUMER_CLOSE, reason=str(exc)[:120])
 
     async def _heartbeat(self) -> None:
         while True:

@@ -17,9 +17,8 @@ from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
+from resolvers.slow_clients import SlowClientGuard
 from schema.graphql import OddsDeltaGQL, delta_gql
-
-SLOW_CONSUMER_CLOSE = 4008
 
 
 def _conflated(delta: object) -> OddsDeltaGQL:
@@ -44,13 +43,14 @@ class Subscription:
         with graphql_errors():
             selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets)
         outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, _conflated)
+        if isinstance(context.request, WebSocket):
+            SlowClientGuard(outbox, context.request)
         listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, _render)
         context.hub.listen(listener, *selection.index())
         try:
             while True:
                 yield await outbox.get()
-        except SlowConsumer as exc:
-            if isinstance(context.request, WebSocket):
-                await context.request.close(code=SLOW_CONSUMER_CLOSE, reason=str(exc)[:120])
+        except SlowConsumer:
+            return
         finally:
             context.hub.unlisten(listener)

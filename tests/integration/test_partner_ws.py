@@ -1,0 +1,302 @@
+"""The partner `/ws` channel protocol through uvicorn, driven by the plain `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import RunningGateway, gateway_settings, start_gateway
+from tests.integration.payloads import batch, now_iso, update
+
+EVENT = "49ers-ravens-2026-03-23"
+OTHER = "chiefs-bills-2026-03-23"
+
+
+async def ingest(gateway: RunningGateway, *updates: dict[str, Any]) -> None:
+    reply = await gateway.client.post("/api/v2/ingest", json=batch("vendor_a", *updates))
+    assert reply.status_code == 200, reply.text
+
+
+@asynccontextmanager
+async def partner(gateway: RunningGateway, **options: Any) -> AsyncIterator[ClientConnection]:
+    async with connect(gateway.url.replace("http://", "ws://") + "/ws", **options) as socket:
+        yield socket
+
+
+async def send(socket: ClientConnection, **message: Any) -> None:
+    await socket.send(orjson.dumps(message).decode())
+
+
+async def receive(socket: ClientConnection, skip: tuple[str, ...] = ("heartbeat",)) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            message: dict[str, Any] = orjson.loads(await socket.recv())
+            if message["event"] not in skip:
+                return message
+
+
+async def receive_n(socket: ClientConnection, count: int) -> list[dict[str, Any]]:
+    return [await receive(socket) for _ in range(count)]
+
+
+async def test_subscribe_to_an_event_channel_and_get_deltas_with_seq(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="auth", token="any")
+        assert (await receive(socket))["event"] == "authenticated"
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"])
+        assert await receive(socket) == {"event": "subscribed", "channels": [f"event.{EVENT}"]}
+        await ingest(gateway, update(1.85, 2.10), update(1.75, 2.2, home_team="Chiefs", away_team="Bills"))
+        await ingest(gateway, update(1.80, 2.20))
+        first, second = await receive_n(socket, 2)
+    assert (first["event"], first["event_id"], first["market_id"], first["seq"]) == (
+        "odds.updated",
+        EVENT,
+        "moneyline",
+        1,
+    )
+    assert first["fixture"]["home_team"] == "San Francisco 49ers"
+    assert first["outcomes"][0]["odds"] == {"decimal": 1.85, "american": "-118", "fractional": "17/20"}
+    assert first["suspended"] is False
+    assert (second["seq"], second["outcomes"][0]["odds"]["decimal"]) == (2, 1.8)
+    assert "fixture" not in second
+
+
+async def test_sport_market_channel_filters_by_market(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=["odds.nfl.spread"])
+        await receive(socket)
+        await ingest(gateway, update(), update(1.91, 1.91, market="spread", line=-3.5))
+        await ingest(gateway, update(1.75, 2.2, home_team="Chiefs", away_team="Bills", market="spread", line=2.5))
+        first, second = await receive_n(socket, 2)
+    assert (first["event_id"], first["market_id"]) == (EVENT, "spread:-3.5")
+    assert (second["event_id"], second["market_id"]) == (OTHER, "spread:2.5")
+
+
+async def test_include_history_sends_a_snapshot_first(gateway: RunningGateway) -> None:
+    await ingest(gateway, update(), update(1.91, 1.91, market="spread", line=-3.5))
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=["odds.nfl.moneyline"], include_history=True)
+        await receive(socket)
+        snapshot = await receive(socket)
+        await ingest(gateway, update(1.80, 2.20))
+        delta = await receive(socket)
+    assert (snapshot["event"], snapshot["event_id"], snapshot["seq"], snapshot["reset"]) == (
+        "snapshot",
+        EVENT,
+        2,
+        False,
+    )
+    assert [m["id"] for m in snapshot["data"]["markets"]] == ["moneyline"]
+    assert delta["seq"] == 3
+
+
+async def test_resume_with_since_gets_exactly_what_was_missed(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"])
+        await receive(socket)
+        await ingest(gateway, update(1.85, 2.10))
+        assert (await receive(socket))["seq"] == 1
+    for home in (1.80, 1.75, 1.70):
+        await ingest(gateway, update(home, 2.20))
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 1})
+        await receive(socket)
+        missed = await receive_n(socket, 3)
+        await ingest(gateway, update(1.65, 2.30))
+        live = await receive(socket)
+    assert [m["seq"] for m in missed] == [2, 3, 4]
+    assert [m["outcomes"][0]["odds"]["decimal"] for m in missed] == [1.8, 1.75, 1.7]
+    assert live["seq"] == 5
+
+
+async def test_resume_beyond_the_history_gets_a_fresh_snapshot_marked_reset(sqlite_url: str) -> None:
+    server, task, app, url = await start_gateway(gateway_settings(sqlite_url, history_size=2))
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            gateway = RunningGateway(url, app, client)
+            for step in range(5):
+                await ingest(gateway, update(1.85 - step / 100, 2.10))
+            async with partner(gateway) as socket:
+                await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 1})
+                await receive(socket)
+                snapshot = await receive(socket)
+                await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 3})
+                await receive(socket)
+                replay = await receive_n(socket, 2)
+    finally:
+        server.should_exit = True
+        await task
+    assert (snapshot["event"], snapshot["reset"], snapshot["seq"]) == ("snapshot", True, 5)
+    assert snapshot["data"]["markets"][0]["outcomes"][0]["odds"]["decimal"] == 1.81
+    assert [d["seq"] for d in replay] == [4, 5]
+
+
+async def test_conflate_ms_merges_deltas_per_market(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"], conflate_ms=300)
+        await receive(socket)
+        for home in (1.85, 1.80, 1.75, 1.70):
+            await ingest(gateway, update(home, 2.20))
+        merged = await receive(socket)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await receive(socket)
+    assert merged["seq"] == 4
+    assert merged["outcomes"][0]["odds"]["decimal"] == 1.7
+    assert merged["fixture"]["id"] == EVENT  # the first delta's description survives the merge
+
+
+async def test_heartbeats_at_the_configured_interval(sqlite_url: str) -> None:
+    server, task, _app, url = await start_gateway(gateway_settings(sqlite_url, ws_heartbeat=0.2))
+    try:
+        async with connect(url.replace("http://", "ws://") + "/ws") as socket:
+            async with asyncio.timeout(2):
+                beats = [orjson.loads(await socket.recv()) for _ in range(3)]
+    finally:
+        server.should_exit = True
+        await task
+    assert [b["event"] for b in beats] == ["heartbeat"] * 3
+
+
+async def test_bad_messages_get_errors_and_change_nothing(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}", "scores.nfl"])
+        error = await receive(socket)
+        await socket.send("not json")
+        not_json = await receive(socket)
+        await send(socket, action="dance")
+        unknown = await receive(socket)
+        await send(socket, action="subscribe", channels=["odds.curling"])
+        sport = await receive(socket)
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"], conflate_ms=-5)
+        conflate = await receive(socket)
+        await ingest(gateway, update())
+        await send(socket, action="ping")
+        pong = await receive(socket)
+    assert error == {
+        "event": "error",
+        "error": {
+            "code": "INVALID_REQUEST",
+            "message": "unknown channel 'scores.nfl': use odds.{sport}, odds.{sport}.{market} or event.{id}",
+        },
+    }
+    assert not_json["error"]["code"] == "INVALID_REQUEST"
+    assert "dance" in unknown["error"]["message"]
+    assert "curling" in sport["error"]["message"]
+    assert "conflate_ms" in conflate["error"]["message"]
+    # None of the refused subscriptions took: the ingest above reached nobody before the pong.
+    assert pong["event"] == "pong"
+
+
+async def test_unsubscribe_stops_deltas(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"])
+        await receive(socket)
+        await send(socket, action="unsubscribe", channels=[f"event.{EVENT}"])
+        assert await receive(socket) == {"event": "unsubscribed", "channels": [f"event.{EVENT}"]}
+        await ingest(gateway, update())
+        await send(socket, action="ping")
+        assert (await receive(socket))["event"] == "pong"
+
+
+class RawClient:
+    """A WebSocket client written by hand so that it can truly stop reading: a tiny kernel receive
+    buffer and no library reading ahead, as a stalled mobile client looks to the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int, path: str) -> RawClient:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=raw, limit=1024)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        status = await reader.readuntil(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 101"), status
+        return cls(reader, writer)
+
+    async def send(self, **message: Any) -> None:
+        payload = orjson.dumps(message)
+        mask = os.urandom(4)
+        assert len(payload) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        await self.writer.drain()
+
+    async def frame(self) -> tuple[int, bytes]:
+        head = await self.reader.readexactly(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await self.reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+        return head[0] & 0x0F, await self.reader.readexactly(length)
+
+    async def close_code(self) -> int:
+        """Read through whatever was buffered up to the server's close frame."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x8:
+                code: int = struct.unpack("!H", payload[:2])[0]
+                return code
+
+
+async def test_a_client_that_stops_reading_is_conflated_then_closed(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, client_queue=64, slow_client_seconds=0.5)
+    server, task, app, url = await start_gateway(settings)
+    stamp = now_iso()
+    # Batches smaller than the client queue: a client that reads keeps up without conflation.
+    prices = [(1.85, 2.10), (1.90, 2.05)] * 30
+    rounds = 80
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            gateway = RunningGateway(url, app, client)
+            slow = await RawClient.connect(int(url.rsplit(":", 1)[1]), "/ws")
+            await slow.send(action="subscribe", channels=["odds.nfl"])
+            async with partner(gateway, max_queue=None) as healthy:
+                await send(healthy, action="subscribe", channels=["odds.nfl"])
+                await receive(healthy)
+
+                async def read_healthy() -> int:
+                    last = 0
+                    while last < rounds * len(prices):
+                        last = orjson.loads(await healthy.recv()).get("seq", last)
+                    return last
+
+                reader = asyncio.ensure_future(read_healthy())
+                # The slow client reads nothing from here on: its socket buffers fill, then its outbox.
+                for round_ in range(rounds):
+                    await ingest(gateway, *(update(home, away, timestamp=stamp) for home, away in prices))
+                    if round_ == rounds - 2:
+                        # Long enough behind for the slow client's conflation to run out of patience.
+                        await asyncio.sleep(0.6)
+                # The slow client now reads again: it finds the bounded backlog, then the close.
+                async with asyncio.timeout(10):
+                    code = await slow.close_code()
+                slow.writer.close()
+                async with asyncio.timeout(20):
+                    last_seen = await reader
+    finally:
+        server.should_exit = True
+        await task
+    assert last_seen == rounds * len(prices)  # the healthy client kept up to the latest delta
+    assert code == 4008
