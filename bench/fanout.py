@@ -1013,7 +1013,7 @@ def print_mode(result: ModeResult, args: argparse.Namespace, events_of: list[int
     busy = ", ".join(f"{name} {share:.0%}" for name, share in sorted(result.busy.items()))
     print(
         f"[{mode.name}] server: RSS {result.server_rss:.1f} MiB at the end; CPU {result.server_cpu:.1f} s over "
-        f"{result.window:.1f} s ({result.server_cpu / result.window:.0%} of a core); exit code {result.server_exit}"
+        f"{result.window:.1f} s ({result.server_cpu / result.window:.0%} of a core); {exit_text(result.server_exit)}"
     )
     workers = ", ".join(f"{cpu:.1f}" for cpu in result.worker_cpu)
     wall = max(result.worker_wall, default=0.0)
@@ -1036,6 +1036,12 @@ def print_mode(result: ModeResult, args: argparse.Namespace, events_of: list[int
         print(f"[{mode.name}]   | {line}")
     if len(result.log) > 15:
         print(f"[{mode.name}]   | ... ({len(result.log) - 15} more)")
+
+
+def exit_text(code: int | None) -> str:
+    if code == -signal.SIGTERM:
+        return "exit: SIGTERM (uvicorn re-raises the signal after a graceful shutdown)"
+    return f"exit code {code}"
 
 
 def print_summary(results: list[ModeResult]) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 import orjson
+from redis.exceptions import RedisError
 
 from feeds.book import OddsBook
 from feeds.broadcast import GAP, Broadcast, Overflowed
@@ -28,6 +30,8 @@ from schema.parse import delta_from_json, event_from_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_RETRY_FIRST = 0.05
+_RETRY_MAX = 2.0
 
 
 @dataclass(slots=True)
@@ -124,17 +128,31 @@ class Hub:
             try:
                 async with self.broadcast.subscribe(DELTAS_CHANNEL, self.queue_size) as subscription:
                     # Subscribed first, then caught up: nothing published in between is lost.
-                    await self._catch_up()
+                    await self._retrying(self._catch_up)
                     if not ready.done():
                         ready.set_result(None)
                     async for message in subscription:
                         if message == GAP:
-                            await self._catch_up()
+                            await self._retrying(self._catch_up)
                         else:
-                            await self._receive(message)
+                            # Idempotent: a retry after a failed repair skips what it already took.
+                            await self._retrying(partial(self._receive, message))
             except Overflowed:
                 log.error("the delta hub fell behind its own subscription; resynchronising every event")
                 self._reset_everything()
+
+    async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Redis being away only delays a catch-up or a repair: it is retried, never skipped, since
+        skipping would hand clients a gap. Later messages wait in the bounded subscription meanwhile."""
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                await work()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("reading the live book from Redis failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
 
     async def _receive(self, payload: bytes) -> None:
         delta = delta_from_json(orjson.loads(payload))

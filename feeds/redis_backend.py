@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+_RETRY_FIRST_SECONDS = 0.1
 _RETRY_MAX_SECONDS = 5.0
 
 
@@ -85,18 +86,24 @@ class RedisPubSubBackend(BroadcastBackend):
         return await self._queue.get()
 
     async def _listen(self) -> None:
-        delay = 0.1
+        delay = _RETRY_FIRST_SECONDS
+        connected = True
         while True:
             await self._subscribed.wait()
+            if not connected:
+                connected = await self._resubscribe()
+                if not connected:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX_SECONDS)
+                    continue
+                delay = _RETRY_FIRST_SECONDS
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("redis pub/sub lost (%s); reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX_SECONDS)
-                await self._resubscribe()
+            except (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError) as exc:
+                # RuntimeError: redis-py's pubsub has no connection left after a failed reconnect.
+                log.warning("redis pub/sub lost (%s); reconnecting", exc)
+                connected = False
                 continue
-            delay = 0.1
             if message is None:
                 if not self._channels:
                     self._subscribed.clear()
@@ -106,14 +113,17 @@ class RedisPubSubBackend(BroadcastBackend):
                 name = channel.decode() if isinstance(channel, bytes) else str(channel)
                 await self._queue.put(Event(name, message["data"]))
 
-    async def _resubscribe(self) -> None:
-        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+    async def _resubscribe(self) -> bool:
+        try:
             await self._pubsub.aclose()
             self._pubsub = redis.Redis.from_url(self._url).pubsub(ignore_subscribe_messages=True)
             if self._channels:
                 await self._pubsub.subscribe(*self._channels)
-            self.reconnects += 1
-            log.info("redis pub/sub resubscribed to %d channels", len(self._channels))
-            # Whatever was published while we were away is lost to pub/sub: listeners catch up.
-            for callback in self._reconnected:
-                callback()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False
+        self.reconnects += 1
+        log.info("redis pub/sub resubscribed to %d channels", len(self._channels))
+        # Whatever was published while we were away is lost to pub/sub: listeners catch up.
+        for callback in self._reconnected:
+            callback()
+        return True

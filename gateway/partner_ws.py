@@ -239,9 +239,11 @@ class PartnerConnection:
     async def _read(self) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
-                text = await self.socket.receive_text()
+                received = await self.socket.receive()
+                if received["type"] == "websocket.disconnect":
+                    return
                 try:
-                    message = orjson.loads(text)
+                    message = orjson.loads(received.get("text") or received.get("bytes") or b"")
                     if not isinstance(message, dict):
                         raise InvalidRequest("messages are JSON objects with an 'action'")
                     self.handle(message)

@@ -6,17 +6,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from tests.support.servers import free_port
+from tests.support.servers import REPO, gateway_process
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -24,35 +22,8 @@ def oddsgate(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway.cli", *args]
 
 
-@contextmanager
-def serving(tmp_path: Path, **env: str) -> Iterator[str]:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "ODDSGATE_PORT": str(port),
-        "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'served.db'}",
-        "ODDSGATE_LOG_LEVEL": "warning",
-        **env,
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(oddsgate("serve"), cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("oddsgate serve did not answer /health within 30s")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(15)
-        log.close()
+def serving(tmp_path: Path, **env: str) -> AbstractContextManager[str]:
+    return gateway_process(tmp_path, "served", **env)
 
 
 def test_serve_with_the_demo_feed_serves_live_odds(tmp_path: Path) -> None:

@@ -9,11 +9,16 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -71,18 +76,83 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class RedisProcess:
+    """A redis-server without persistence on a fixed port, which a test can stop and start again."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                _binary("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port, 15, "redis-server")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
+
+
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A throwaway redis-server without persistence; yields its URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisProcess()
+    server.start()
     try:
-        _wait_for_port(port, 15, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
+
+
+@contextmanager
+def gateway_process(workdir: Path, name: str = "gateway", **env: str) -> Iterator[str]:
+    """`oddsgate serve` as its own process on a free port, SQLite in `workdir`; yields its URL."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ODDSGATE_PORT": str(port),
+        "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{name}.db'}",
+        "ODDSGATE_LOG_LEVEL": "warning",
+        **env,
+    }
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                raise AssertionError(f"oddsgate serve did not answer /health within 30s: {log_path.read_text()}")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(15)

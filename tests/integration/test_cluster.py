@@ -1,0 +1,107 @@
+"""Two gateway processes sharing one Redis: ingest on one, serve from the other, survive a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.integration.payloads import batch, update
+from tests.support.servers import RedisProcess, gateway_process
+
+pytestmark = pytest.mark.e2e
+EVENT = "49ers-ravens-2026-03-23"
+
+
+async def ingest(client: httpx.AsyncClient, url: str, home: float) -> dict[str, Any]:
+    reply = await client.post(f"{url}/api/v2/ingest", json=batch("vendor_a", update(home, 2.10)))
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def prices(count: int) -> list[float]:
+    # Each differs from the one before it, so every update is a delta.
+    return [round(1.50 + (i % 50) / 100, 2) for i in range(count)]
+
+
+async def test_a_subscriber_on_another_process_gets_every_delta_through_a_redis_restart(tmp_path: Path) -> None:
+    redis = RedisProcess()
+    redis.start()
+    common = {"ODDSGATE_REDIS_URL": redis.url, "ODDSGATE_DEMO_FEED": "0", "ODDSGATE_SNAPSHOT_INTERVAL": "0.2"}
+    try:
+        with (
+            gateway_process(tmp_path, "ingest", ODDSGATE_PARTITIONS="all", **common) as writer,
+            gateway_process(tmp_path, "reader", ODDSGATE_PARTITIONS="none", **common) as reader,
+        ):
+            async with httpx.AsyncClient(timeout=10) as client:
+                series = prices(120)
+                for home in series[:20]:
+                    await ingest(client, writer, home)
+                # The reader knows the event from Redis and refuses to price it itself.
+                refused = await client.post(f"{reader}/api/v2/ingest", json=batch("vendor_a", update(1.99, 2.0)))
+                assert refused.status_code == 422
+                assert refused.json()["rejected"][0]["code"] == "NOT_OWNER"
+
+                socket_url = reader.replace("http://", "ws://") + "/ws"
+                async with connect(socket_url) as socket:
+                    await socket.send(
+                        orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"], "include_history": True})
+                    )
+                    received: list[dict[str, Any]] = []
+
+                    async def listen() -> None:
+                        while not received or received[-1].get("seq", 0) < 120:
+                            message = orjson.loads(await socket.recv())
+                            if message["event"] in ("snapshot", "odds.updated", "event.updated"):
+                                received.append(message)
+
+                    listening = asyncio.ensure_future(listen())
+                    for step, home in enumerate(series[20:]):
+                        if step == 40:
+                            redis.stop()
+                        if step == 50:
+                            redis.start()
+                        assert (await ingest(client, writer, home))["accepted"] == 1
+                        await asyncio.sleep(0.02)
+                    async with asyncio.timeout(30):
+                        await listening
+
+                event = (await client.get(f"{reader}/api/v2/events/{EVENT}")).json()["data"]
+    finally:
+        redis.stop()
+    snapshot, *deltas = received
+    assert (snapshot["event"], snapshot["reset"]) == ("snapshot", False)
+    assert [d["seq"] for d in deltas] == list(range(snapshot["seq"] + 1, 121))
+    assert not any(d.get("conflated") for d in deltas)
+    assert [d["outcomes"][0]["odds"]["decimal"] for d in deltas] == series[snapshot["seq"] :]
+    # The reader's own replica of the book followed: it answers queries with the latest price.
+    assert event["seq"] == 120
+    assert event["markets"][0]["outcomes"][0]["odds"]["decimal"] == series[-1]
+
+
+async def test_a_process_that_starts_later_loads_the_book_from_redis(tmp_path: Path) -> None:
+    redis = RedisProcess()
+    redis.start()
+    common = {"ODDSGATE_REDIS_URL": redis.url, "ODDSGATE_DEMO_FEED": "0", "ODDSGATE_SNAPSHOT_INTERVAL": "0.1"}
+    try:
+        with gateway_process(tmp_path, "ingest", ODDSGATE_PARTITIONS="all", **common) as writer:
+            async with httpx.AsyncClient(timeout=10) as client:
+                for home in prices(5):
+                    await ingest(client, writer, home)
+                await asyncio.sleep(0.5)
+                with gateway_process(tmp_path, "late", ODDSGATE_PARTITIONS="none", **common) as late:
+                    started = time.monotonic()
+                    odds = (await client.get(f"{late}/api/v2/odds")).json()
+    finally:
+        redis.stop()
+    assert time.monotonic() - started < 5
+    [event] = odds["data"]
+    assert (event["id"], event["seq"]) == (EVENT, 5)
+    assert event["markets"][0]["outcomes"][0]["odds"]["decimal"] == prices(5)[-1]
