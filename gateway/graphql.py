@@ -9,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.types.unset import UNSET, UnsetType
 
 from feeds.outbox import SlowConsumer
 from gateway.graphql_cohorts import Cohort, Cohorts
@@ -93,4 +95,14 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             hub=services.hub,
             client_queue=self.settings.client_queue,
             slow_client_seconds=self.settings.slow_client_seconds,
+            authorization=request.headers.get("authorization"),
         )
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        """The connection_init payload: `{"authorization": "Bearer <JWT>"}` when the client sends one."""
+        authorization = context.connection_params.get("authorization")
+        if authorization is not None and not isinstance(authorization, str):
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "authorization must be a string"})
+        context.authorization = authorization or context.authorization
+        acknowledged: UnsetType = UNSET
+        return acknowledged

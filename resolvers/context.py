@@ -27,3 +27,5 @@ class GraphQLContext:
     # with callers who see the same data.
     sports: frozenset[str] = frozenset({"*"})
     connection_params: dict[str, Any] = field(default_factory=dict)
+    # The bearer credential from the Authorization header or the connection_init payload.
+    authorization: str | None = None

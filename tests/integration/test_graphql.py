@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -183,3 +184,12 @@ async def test_subscribe_before_connection_init_is_closed(gateway: RunningGatewa
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4401
+
+
+async def test_connection_init_payload_is_checked(gateway: RunningGateway) -> None:
+    async with websockets.connect(ws_url(gateway, "/graphql"), subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": 42}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
