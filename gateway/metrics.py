@@ -44,6 +44,14 @@ class Metrics:
         self.sources_down = Gauge("oddsgate_sources_down", "Sources currently marked down", registry=r)
         self.audit_backlog = Gauge("oddsgate_audit_backlog", "Audit rows waiting to be written", registry=r)
         self.audit_written = Gauge("oddsgate_audit_rows_written", "Audit rows written since start", registry=r)
+        self.hub_dispatched = Gauge("oddsgate_hub_deltas", "Deltas handed to this process's clients", registry=r)
+        self.hub_repaired = Gauge(
+            "oddsgate_hub_repaired", "Deltas recovered from Redis after pub/sub lost them", registry=r
+        )
+        self.hub_resets = Gauge("oddsgate_hub_resets", "Events whose clients had to resynchronise", registry=r)
+        self.publish_failures = Gauge(
+            "oddsgate_broadcast_publish_failures", "Publishes to Redis that failed and were retried", registry=r
+        )
         self.broadcast_overflows = Gauge(
             "oddsgate_broadcast_overflows", "Messages not delivered to consumers that fell behind", registry=r
         )

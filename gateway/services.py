@@ -67,6 +67,10 @@ class Services:
         self.metrics.audit_backlog.set(self.audit_writer.backlog)
         self.metrics.audit_written.set(self.audit_writer.written)
         self.metrics.broadcast_overflows.set(self.broadcast.stats.overflowed)
+        self.metrics.publish_failures.set(self.broadcast.stats.publish_failures)
+        self.metrics.hub_dispatched.set(self.hub.stats.dispatched)
+        self.metrics.hub_repaired.set(self.hub.stats.repaired)
+        self.metrics.hub_resets.set(self.hub.stats.resets)
 
 
 async def start_services(settings: Settings) -> Services:
