@@ -117,6 +117,12 @@ class Hub:
                 if not members:
                     del index[key]
 
+    def prune(self) -> None:
+        """Forget the sequence and history of events that have left the book."""
+        for event_id in [e for e in self.seen if e not in self.book.events]:
+            del self.seen[event_id]
+            self.history.forget(event_id)
+
     def since(self, event_id: str, seq: int) -> list[Delta] | None:
         """What a client that last saw `seq` of this event missed, or None if that is too old."""
         return self.history.since(event_id, seq, self.seen.get(event_id, 0))

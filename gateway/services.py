@@ -157,6 +157,7 @@ async def _sweep_forever(services: Services) -> None:
         await asyncio.sleep(services.settings.sweep_interval)
         try:
             services.book.sweep()
+            services.hub.prune()
         except Exception:
             # One bad market must not stop staleness checks for every other market.
             log.exception("book sweep failed")

@@ -96,3 +96,16 @@ async def test_falling_behind_its_own_subscription_resets_every_event() -> None:
     assert recorder.seen[-1] == (EVENT.id, 7)
     await hub.stop()
     await broadcast.disconnect()
+
+
+async def test_events_that_leave_the_book_are_forgotten() -> None:
+    book, hub, broadcast, clock = await running()
+    book.apply(q(clock))
+    book.apply(q(clock, event=OTHER))
+    await settle()
+    del book.events[EVENT.id]
+    hub.prune()
+    assert set(hub.seen) == {OTHER.id}
+    assert hub.since(EVENT.id, 0) == []
+    await hub.stop()
+    await broadcast.disconnect()
