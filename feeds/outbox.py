@@ -56,7 +56,7 @@ class Outbox(Generic[T]):
         if self._conflating_since is None and len(self._items) < self.maxsize:
             self._items.append(frame)
         else:
-            self._conflate(delta)
+            self._conflate(delta, frame)
         self._ready.set()
 
     def push_control(self, frame: T) -> None:
@@ -96,7 +96,7 @@ class Outbox(Generic[T]):
             self._ready.clear()
             await self._ready.wait()
 
-    def _conflate(self, delta: Delta) -> None:
+    def _conflate(self, delta: Delta, frame: T) -> None:
         now = self.clock()
         if self._conflating_since is None:
             self._conflating_since = now
@@ -105,9 +105,11 @@ class Outbox(Generic[T]):
             return
         key = conflation_key(delta)
         older, _ = self._merged.pop(key, (None, None))
-        if older is not None:
-            delta = merge_deltas(older, delta)
+        if older is None:
+            # Nothing merged (yet): the frame made for everyone still holds.
+            self._merged[key] = (delta, frame)
+        else:
+            self._merged[key] = (merge_deltas(older, delta), None)
             self.conflated += 1
-        self._merged[key] = (delta, None)
         if len(self._merged) > self.maxsize * 8:
             self.close(f"client fell more than {self.maxsize * 8} markets behind")

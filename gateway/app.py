@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await start_services(settings)
         app.state.services = services
+        # What start-up loaded (aliases, adapters, the restored book) lives as long as the process:
+        # kept out of every later collection's scan.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         overrides["demo_feed"] = False
     if overrides:
         settings = settings.model_copy(update=overrides)
+    # Each delta makes short-lived objects by the thousand; the default gen-0 threshold (700) runs
+    # a collection every few deltas and a full one often enough to stall the loop for ~0.1 s.
+    gc.set_threshold(50_000, 20, 100)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

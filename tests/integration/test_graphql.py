@@ -193,3 +193,10 @@ async def test_connection_init_payload_is_checked(gateway: RunningGateway) -> No
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
+
+
+async def test_times_are_utc_with_z(gateway: RunningGateway) -> None:
+    await ingest(gateway, update())
+    body = await graphql(gateway, '{ event(id: "49ers-ravens-2026-03-23") { startTime updatedAt } }')
+    assert body["data"]["event"]["startTime"] == "2026-03-23T20:20:00Z"
+    assert body["data"]["event"]["updatedAt"].endswith("Z")

@@ -52,7 +52,7 @@ async def test_behind_it_keeps_the_latest_per_market_in_seq_order() -> None:
     assert await drain(outbox) == [
         "f1",
         "f2",
-        "merged:e1:spread:-3.5:4:1.85",
+        "f4",
         "merged:e1:moneyline:5:1.75",
         "notice",
     ]
