@@ -1,8 +1,9 @@
-"""The process's one subscription to the delta stream, handed to its clients.
+"""Every delta of the live book, handed to this process's clients.
 
-Every delta reaches a process once, through one broadcast subscription; the hub keeps each event's
-sequence contiguous (repairing gaps from Redis), feeds the local replica of the book and the resume
-history, and hands the delta to the listeners registered for its event or sport. Listeners only
+Deltas this process prices come straight from its book; the others arrive through the process's
+one broadcast subscription (Redis), where the hub keeps each event's sequence contiguous (repairing
+gaps from Redis) and feeds the local replica of the book. Either way the hub keeps the resume
+history and hands the delta to the listeners registered for its event or sport. Listeners only
 enqueue into their own bounded outboxes, so a slow client costs nobody else anything.
 """
 
@@ -86,9 +87,17 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Across processes (Redis), subscribe and catch up; in one process every delta is local."""
+        if self.store is None:
+            return
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run(ready), name="delta-hub")
         await ready
+
+    def accept_local(self, delta: Delta, payload: bytes) -> None:
+        """A delta this process priced: handed out at once, in the book's order, never decoded."""
+        if delta.seq > self.seen.get(delta.event_id, 0):
+            self._accept(delta, payload, absorb=False)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -144,8 +153,8 @@ class Hub:
                             # Idempotent: a retry after a failed repair skips what it already took.
                             await self._retrying(partial(self._receive, message))
             except Overflowed:
-                log.error("the delta hub fell behind its own subscription; resynchronising every event")
-                self._reset_everything()
+                # Subscribed again and caught up from Redis, which kept what the queue could not.
+                log.warning("the delta hub fell behind its subscription; catching up from Redis")
 
     async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:
         """Redis being away only delays a catch-up or a repair: it is retried, never skipped, since
@@ -161,7 +170,11 @@ class Hub:
                 delay = min(delay * 2, _RETRY_MAX)
 
     async def _receive(self, payload: bytes) -> None:
-        delta = delta_from_json(orjson.loads(payload))
+        body = orjson.loads(payload)
+        if self.book.owns(body["event_id"]):
+            # Our own delta coming back: it was handed out when it was made.
+            return
+        delta = delta_from_json(body)
         last = self.seen.get(delta.event_id, 0)
         if delta.seq <= last:
             return
@@ -171,9 +184,10 @@ class Hub:
                 return
         self._accept(delta, payload)
 
-    def _accept(self, delta: Delta, payload: bytes) -> None:
+    def _accept(self, delta: Delta, payload: bytes, absorb: bool = True) -> None:
         self.seen[delta.event_id] = delta.seq
-        self.book.absorb(delta)
+        if absorb:
+            self.book.absorb(delta)
         self.history.add(delta)
         item = Published(delta, payload)
         self.stats.dispatched += 1
@@ -235,11 +249,6 @@ class Hub:
         self.history.forget(event_id)
         for listener in tuple(self._listeners_of(event_id)):
             listener.reset(event_id)
-
-    def _reset_everything(self) -> None:
-        for event_id, state in self.book.events.items():
-            self.seen[event_id] = max(self.seen.get(event_id, 0), state.seq)
-            self._reset(event_id)
 
     def _listeners_of(self, event_id: str) -> set[Listener]:
         state = self.book.events.get(event_id)

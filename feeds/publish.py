@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from feeds.broadcast import Broadcast
@@ -18,9 +20,20 @@ def encode_delta(delta: Delta) -> bytes:
 
 
 class BroadcastSink:
-    def __init__(self, broadcast: Broadcast, channel: str = DELTAS_CHANNEL):
+    """Encodes each delta once, for the broadcast and for this process's own clients (`local`)."""
+
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        channel: str = DELTAS_CHANNEL,
+        local: Callable[[Delta, bytes], None] | None = None,
+    ):
         self.broadcast = broadcast
         self.channel = channel
+        self.local = local
 
     def __call__(self, delta: Delta) -> None:
-        self.broadcast.publish(self.channel, encode_delta(delta), history_key(delta.event_id))
+        payload = encode_delta(delta)
+        self.broadcast.publish(self.channel, payload, history_key(delta.event_id))
+        if self.local is not None:
+            self.local(delta, payload)

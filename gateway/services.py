@@ -108,12 +108,13 @@ async def start_services(settings: Settings) -> Services:
             closed_retention=settings.closed_retention,
         ),
         consensus,
-        sinks=[BroadcastSink(broadcast), writer, metrics.delta_sink()],
+        sinks=[publisher := BroadcastSink(broadcast), writer, metrics.delta_sink()],
         owns=ownership.owns,
         describe_owner=ownership.describe,
     )
     store = RedisLiveStore(broadcast.redis.client) if broadcast.redis is not None else None
     hub = Hub(broadcast, book, history_size=settings.history_size, store=store)
+    publisher.local = hub.accept_local
     await hub.start()
     aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
     normalizer = Normalizer(aliases)

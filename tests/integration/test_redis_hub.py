@@ -1,0 +1,113 @@
+"""A reader process's hub over a real redis-server: replica, gap repair, overflow recovery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis import asyncio as redis
+
+from feeds.book import OddsBook
+from feeds.broadcast import Broadcast
+from feeds.fanout import Hub, Published
+from feeds.live_store import RedisLiveStore, history_key
+from feeds.publish import BroadcastSink, encode_delta
+from schema.model import Delta
+from tests.unit.test_book import EVENT, Clock, q
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.resets: list[str] = []
+
+    def deliver(self, item: Published) -> None:
+        self.seen.append(item.delta.seq)
+
+    def reset(self, event_id: str) -> None:
+        self.resets.append(event_id)
+
+
+@dataclass
+class Pair:
+    owner: OddsBook
+    replica: OddsBook
+    hub: Hub
+    clock: Clock
+
+
+@pytest.fixture
+async def pair(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
+    await redis.Redis.from_url(redis_url).flushall()
+    queue_size = getattr(request, "param", 1024)
+    writer, reader = Broadcast(redis_url), Broadcast(redis_url)
+    await writer.connect()
+    await reader.connect()
+    clock = Clock()
+    owner = OddsBook(clock=clock, sinks=[BroadcastSink(writer)])
+    replica = OddsBook(clock=clock, owns=lambda _event_id: False)
+    assert reader.redis is not None
+    hub = Hub(reader, replica, history_size=50, store=RedisLiveStore(reader.redis.client), queue_size=queue_size)
+    await hub.start()
+    yield Pair(owner, replica, hub, clock)
+    await hub.stop()
+    await writer.disconnect()
+    await reader.disconnect()
+
+
+def price(pair: Pair, steps: int) -> None:
+    for step in range(steps):
+        pair.clock.now += 1
+        pair.owner.apply(q(pair.clock, home=f"1.{50 + step}"))
+
+
+async def until(condition: object, seconds: float = 5) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+async def test_the_replica_follows_the_owner(pair: Pair) -> None:
+    recorder = Recorder()
+    pair.hub.listen(recorder, events=[EVENT.id])
+    price(pair, 5)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 5)
+    assert recorder.seen == [1, 2, 3, 4, 5]
+    assert pair.replica.event(EVENT.id) == pair.owner.event(EVENT.id)
+
+
+@pytest.mark.parametrize("pair", [2], indirect=True)
+async def test_falling_behind_its_subscription_is_repaired_from_redis(pair: Pair) -> None:
+    recorder = Recorder()
+    pair.hub.listen(recorder)
+    price(pair, 12)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 12)
+    # What the bounded queue dropped, Redis kept: clients got every delta, in order, no reset.
+    assert recorder.seen == list(range(1, 13))
+    assert recorder.resets == []
+    missed = pair.hub.since(EVENT.id, 11)
+    assert missed is not None
+    assert [d.seq for d in missed] == [12]
+    assert pair.replica.event(EVENT.id) == pair.owner.event(EVENT.id)
+
+
+async def test_a_gap_is_filled_from_the_redis_history(pair: Pair, redis_url: str) -> None:
+    price(pair, 2)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 2)
+    recorder = Recorder()
+    pair.hub.listen(recorder)
+    # Deltas 3 and 4 reach the Redis history but never pub/sub, as when pub/sub was reconnecting.
+    lost: list[Delta] = []
+    sinks, pair.owner.sinks = pair.owner.sinks, [lost.append]
+    price(pair, 2)
+    pair.owner.sinks = sinks
+    client = redis.Redis.from_url(redis_url)
+    await client.rpush(history_key(EVENT.id), *(encode_delta(d) for d in lost))
+    price(pair, 1)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 5)
+    assert recorder.seen == [3, 4, 5]
+    assert pair.hub.stats.repaired == 2
+    assert recorder.resets == []
+    await client.aclose()
