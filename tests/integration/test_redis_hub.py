@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -63,9 +63,10 @@ def price(pair: Pair, steps: int) -> None:
         pair.owner.apply(q(pair.clock, home=f"1.{50 + step}"))
 
 
-async def until(condition: object, seconds: float = 5) -> None:
+async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Polls: the hub runs in its own task and signals nothing a test could wait on."""
     async with asyncio.timeout(seconds):
-        while not condition():  # type: ignore[operator]
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
