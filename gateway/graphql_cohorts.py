@@ -32,6 +32,7 @@ from feeds.fanout import Hub, Published
 from feeds.filters import DeltaFilter
 from feeds.normalize import Normalizer
 from feeds.outbox import Outbox
+from gateway.graphql_projection import Projection, compile_subscription
 from schema.errors import OddsgateError
 from schema.graphql import delta_gql
 from schema.model import Delta
@@ -45,6 +46,7 @@ class CohortPlan:
     key: CohortKey
     executor: Executor[Any]
     selection: DeltaFilter
+    projection: Projection | None
 
 
 @dataclass(eq=False)
@@ -54,6 +56,8 @@ class Cohort:
     executor: Executor[Any]
     selection: DeltaFilter
     book: OddsBook
+    # The document compiled to a projection when it allows; graphql-core executes it otherwise.
+    projection: Projection | None
     members: set[Outbox[bytes]] = field(default_factory=set)
     executions: int = 0
 
@@ -69,7 +73,10 @@ class Cohort:
 
     def render(self, delta: Delta, conflated: bool = False) -> bytes:
         self.executions += 1
-        result: Any = execute_subscription_event(self.executor.build_per_event_executor(delta_gql(delta, conflated)))
+        root = delta_gql(delta, conflated)
+        if self.projection is not None:
+            return orjson.dumps({"data": self.projection(root)})
+        result: Any = execute_subscription_event(self.executor.build_per_event_executor(root))
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [error.formatted for error in result.errors]
@@ -116,9 +123,10 @@ class Cohorts:
         document = self._checked(query)
         if document is None:
             return None
-        field_node = _root_field(document, operation_name)
-        if field_node is None:
+        found = _root_field(document, operation_name)
+        if found is None:
             return None
+        operation, field_node = found
         executor = Executor.build(self.schema, document, raw_variable_values=variables, operation_name=operation_name)
         if isinstance(executor, list):
             return None
@@ -130,13 +138,14 @@ class Cohorts:
         except OddsgateError:
             return None
         key = (query, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS), operation_name, sports)
-        return CohortPlan(key, executor, selection)
+        projection = compile_subscription(self.schema, document, operation, executor.variable_values)
+        return CohortPlan(key, executor, selection, projection)
 
     @contextlib.asynccontextmanager
     async def member(self, plan: CohortPlan) -> AsyncIterator[Outbox[bytes]]:
         cohort = self.active.get(plan.key)
         if cohort is None:
-            cohort = self.active[plan.key] = Cohort(plan.executor, plan.selection, self.book)
+            cohort = self.active[plan.key] = Cohort(plan.executor, plan.selection, self.book, plan.projection)
             self.hub.listen(cohort, *plan.selection.index())
         render = cohort.render
         outbox: Outbox[bytes] = Outbox(self.client_queue, self.slow_after, lambda d: render(d, conflated=True))
@@ -150,7 +159,7 @@ class Cohorts:
                 del self.active[plan.key]
 
 
-def _root_field(document: DocumentNode, operation_name: str | None) -> FieldNode | None:
+def _root_field(document: DocumentNode, operation_name: str | None) -> tuple[OperationDefinitionNode, FieldNode] | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
@@ -162,4 +171,4 @@ def _root_field(document: DocumentNode, operation_name: str | None) -> FieldNode
     node = selections[0]
     if node.name.value != ROOT_FIELD or node.directives:
         return None
-    return node
+    return operations[0], node
