@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     closed_retention: float = Field(3600.0, ge=0, description="seconds a finished event stays in the live book")
 
     audit_interval: float = Field(0.25, gt=0)
-    audit_batch: int = Field(2000, gt=0)
+    audit_batch: int = Field(250, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     broadcast_queue: int = Field(1024, gt=0)
 
