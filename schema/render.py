@@ -115,9 +115,9 @@ def delta_json(delta: Delta) -> JSON:
 
 def ws_delta_json(delta: Delta, conflated: bool = False) -> JSON:
     """A delta as the partner `/ws` protocol sends it; the event's description goes under `fixture`."""
-    body = delta_json(delta)
-    info = body.pop("event", None)
-    body["event"] = "odds.updated" if delta.market_id is not None else "event.updated"
+    fields = delta_json(delta)
+    info = fields.pop("event", None)
+    body: JSON = {"event": "odds.updated" if delta.market_id is not None else "event.updated", **fields}
     if info is not None:
         body["fixture"] = info
     if conflated:
