@@ -97,6 +97,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
+from bench import cpu_model
 from feeds.aliases import DATA_DIR
 
 QUERY = (
@@ -265,16 +266,6 @@ def new_loop() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 # --- subscriber processes ------------------------------------------------------------------------
 
 
@@ -289,14 +280,11 @@ class WorkerConfig:
 
 
 @dataclass(slots=True)
-class WorkerResult:
-    index: int
-    connected: int = 0
-    failed: int = 0
-    connect_errors: list[str] = field(default_factory=list)
-    connect_seconds: float = 0.0
-    received: int = 0
-    pre_run: int = 0
+class Deliveries:
+    """Delivery counters of subscribers: one process's (kept by its Tally) or a mode's (summed with `add`)."""
+
+    received: int = 0  # deltas after arming, conflated ones included
+    pre_run: int = 0  # deltas before arming
     conflated: int = 0
     conflated_no_skip: int = 0
     skipped_by_conflation: int = 0
@@ -305,14 +293,42 @@ class WorkerResult:
     backwards: int = 0
     errors: int = 0
     resyncs: int = 0
-    control: dict[str, int] = field(default_factory=dict)
-    closes: dict[str, int] = field(default_factory=dict)
+    control: Counter[str] = field(default_factory=Counter)  # other messages, by type
+    closes: Counter[str] = field(default_factory=Counter)  # closed by the server, by reason
+    first_rx: float = 0.0  # time.time() of the first delta received after arming, 0 if none
+    last_rx: float = 0.0  # ... and of the last
+
+    def add(self, other: Deliveries) -> None:
+        """Fold in another tally: the counts add up, the receive window spans both."""
+        if other.received:
+            self.first_rx = min(self.first_rx, other.first_rx) if self.received else other.first_rx
+            self.last_rx = max(self.last_rx, other.last_rx)
+        self.received += other.received
+        self.pre_run += other.pre_run
+        self.conflated += other.conflated
+        self.conflated_no_skip += other.conflated_no_skip
+        self.skipped_by_conflation += other.skipped_by_conflation
+        self.gaps += other.gaps
+        self.gap_missing += other.gap_missing
+        self.backwards += other.backwards
+        self.errors += other.errors
+        self.resyncs += other.resyncs
+        self.control.update(other.control)
+        self.closes.update(other.closes)
+
+
+@dataclass(slots=True)
+class WorkerResult:
+    index: int
+    connected: int = 0
+    failed: int = 0
+    connect_errors: list[str] = field(default_factory=list)
+    connect_seconds: float = 0.0
+    deliveries: Deliveries = field(default_factory=Deliveries)
     latencies: array[float] = field(default_factory=lambda: array("d"))
     last_seq: list[tuple[str, int]] = field(default_factory=list)
     cpu: float = 0.0
     wall: float = 0.0
-    first_rx: float = 0.0
-    last_rx: float = 0.0
     pin_note: str | None = None
 
 
@@ -332,27 +348,15 @@ class Tally:
         self.graphql = graphql
         self.armed = False
         self.stopping = False
-        self.received = 0
-        self.pre_run = 0
-        self.conflated = 0
-        self.conflated_no_skip = 0
-        self.skipped_by_conflation = 0
-        self.gaps = 0
-        self.gap_missing = 0
-        self.backwards = 0
-        self.errors = 0
-        self.resyncs = 0
-        self.control: Counter[str] = Counter()
-        self.closes: Counter[str] = Counter()
+        self.deliveries = Deliveries()
         self.latencies: list[float] = []
         self.stamps: dict[str, float] = {}
-        self.first_rx = 0.0
-        self.last_rx = 0.0
 
     async def consume(self, sub: Subscriber, ws: ClientConnection) -> None:
         recv = ws.recv
         loads = orjson.loads
         clock = time.time
+        counts = self.deliveries
         latencies = self.latencies
         stamps = self.stamps
         graphql = self.graphql
@@ -366,41 +370,41 @@ class Tally:
                     if kind != "next":
                         if kind == "ping":
                             await ws.send('{"type":"pong"}')
-                        self.control[str(kind)] += 1
+                        counts.control[str(kind)] += 1
                         continue
                     data = message["payload"].get("data")
                     body = data.get("oddsUpdated") if data else None
                     if body is None:
-                        self.errors += 1
+                        counts.errors += 1
                         continue
                 else:
                     kind = message.get("event")
                     if kind != "odds.updated" and kind != "event.updated":
-                        self.control[str(kind)] += 1
+                        counts.control[str(kind)] += 1
                         if kind == "snapshot" and self.armed and message.get("reset"):
                             # The server told this client to start over from a snapshot.
-                            self.resyncs += 1
+                            counts.resyncs += 1
                             sub.last = max(sub.last, int(message.get("seq") or 0))
                         continue
                     body = message
                 if not self.armed:
-                    self.pre_run += 1
+                    counts.pre_run += 1
                     continue
                 seq = body["seq"]
                 last = sub.last
                 conflated = body.get("conflated") is True
                 if seq > last + 1:
                     if conflated:
-                        self.skipped_by_conflation += seq - last - 1
+                        counts.skipped_by_conflation += seq - last - 1
                     else:
-                        self.gaps += 1
-                        self.gap_missing += seq - last - 1
+                        counts.gaps += 1
+                        counts.gap_missing += seq - last - 1
                 elif seq <= last:
-                    self.backwards += 1
+                    counts.backwards += 1
                 if conflated:
-                    self.conflated += 1
+                    counts.conflated += 1
                     if seq == last + 1:
-                        self.conflated_no_skip += 1
+                        counts.conflated_no_skip += 1
                 if seq > last:
                     sub.last = seq
                 stamp_text = body["timestamp"]
@@ -410,13 +414,13 @@ class Tally:
                         stamps.clear()
                     stamp = stamps[stamp_text] = datetime.fromisoformat(stamp_text).timestamp()
                 latencies.append((now - stamp) * 1000.0)
-                if not self.received:
-                    self.first_rx = now
-                self.received += 1
-                self.last_rx = now
+                if not counts.received:
+                    counts.first_rx = now
+                counts.received += 1
+                counts.last_rx = now
         except ConnectionClosed as exc:
             if not self.stopping:
-                self.closes[close_reason(exc)] += 1
+                counts.closes[close_reason(exc)] += 1
 
 
 def close_reason(exc: ConnectionClosed) -> str:
@@ -504,29 +508,13 @@ async def subscriber_process(conn: Connection, config: WorkerConfig, pin_note: s
             cpu_from, wall_from = process_cpu(), time.perf_counter()
             conn.send(("armed",))
         elif command == "poll":
-            conn.send(("poll", tally.received, tally.last_rx))
+            conn.send(("poll", tally.deliveries.received, tally.deliveries.last_rx))
         elif command == "stop":
             break
     tally.stopping = True
     result.cpu = process_cpu() - cpu_from
     result.wall = time.perf_counter() - wall_from
-    for name in (
-        "received",
-        "pre_run",
-        "conflated",
-        "conflated_no_skip",
-        "skipped_by_conflation",
-        "gaps",
-        "gap_missing",
-        "backwards",
-        "errors",
-        "resyncs",
-        "first_rx",
-        "last_rx",
-    ):
-        setattr(result, name, getattr(tally, name))
-    result.control = dict(tally.control)
-    result.closes = dict(tally.closes)
+    result.deliveries = tally.deliveries  # pickled by the send below, before any consumer runs again
     result.latencies = array("d", tally.latencies)
     result.last_seq = [(sub.event_id, sub.last) for sub in live]
     conn.send(("result", result))
@@ -753,18 +741,7 @@ class ModeResult:
     publisher: PublisherResult = field(default_factory=PublisherResult)
     expected: int = 0
     covered: int = 0
-    received: int = 0
-    pre_run: int = 0
-    conflated: int = 0
-    conflated_no_skip: int = 0
-    skipped_by_conflation: int = 0
-    gaps: int = 0
-    gap_missing: int = 0
-    backwards: int = 0
-    errors: int = 0
-    resyncs: int = 0
-    control: Counter[str] = field(default_factory=Counter)
-    closes: Counter[str] = field(default_factory=Counter)
+    deliveries: Deliveries = field(default_factory=Deliveries)
     delivery_seconds: float = 0.0
     drain_seconds: float = 0.0
     p50: float = math.nan
@@ -788,7 +765,7 @@ class ModeResult:
 
     @property
     def delivered_rate(self) -> float:
-        return self.received / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
+        return self.deliveries.received / self.delivery_seconds if self.delivery_seconds > 0 else 0.0
 
     @property
     def generator_cpu(self) -> float:
@@ -928,30 +905,17 @@ def run_mode(mode: Mode, args: argparse.Namespace, pairs: list[tuple[str, str]],
 
 def collect(result: ModeResult, workers: list[WorkerResult], baseline: dict[str, int], final: dict[str, int]) -> None:
     latencies: list[float] = []
-    last_rx = 0.0
     for worker in workers:
-        result.received += worker.received
-        result.pre_run += worker.pre_run
-        result.conflated += worker.conflated
-        result.conflated_no_skip += worker.conflated_no_skip
-        result.skipped_by_conflation += worker.skipped_by_conflation
-        result.gaps += worker.gaps
-        result.gap_missing += worker.gap_missing
-        result.backwards += worker.backwards
-        result.errors += worker.errors
-        result.resyncs += worker.resyncs
-        result.control.update(worker.control)
-        result.closes.update(worker.closes)
+        result.deliveries.add(worker.deliveries)
         result.worker_cpu.append(worker.cpu)
         result.worker_wall.append(worker.wall)
         latencies.extend(worker.latencies)
-        last_rx = max(last_rx, worker.last_rx)
         for event_id, last in worker.last_seq:
             start, end = baseline.get(event_id, 0), final.get(event_id, 0)
             result.expected += end - start
             result.covered += min(end, max(last, start)) - start
-    if result.received and result.publisher.started_at:
-        result.delivery_seconds = last_rx - result.publisher.started_at
+    if result.deliveries.received and result.publisher.started_at:
+        result.delivery_seconds = result.deliveries.last_rx - result.publisher.started_at
     latencies.sort()
     result.p50 = percentile(latencies, 0.50)
     result.p99 = percentile(latencies, 0.99)
@@ -963,7 +927,7 @@ def collect(result: ModeResult, workers: list[WorkerResult], baseline: dict[str,
 
 
 def print_mode(result: ModeResult, args: argparse.Namespace, events_of: list[int]) -> None:
-    mode, pub = result.mode, result.publisher
+    mode, pub, seen = result.mode, result.publisher, result.deliveries
     print(f"[{mode.name}] server affinity: cores {result.server_affinity or 'unknown'}")
     counts = Counter(events_of)
     print(
@@ -986,9 +950,9 @@ def print_mode(result: ModeResult, args: argparse.Namespace, events_of: list[int
         print(f"[{mode.name}] REJECTED: first: {pub.first_rejection}")
     if pub.failed_posts:
         print(f"[{mode.name}] FAILED POSTS: {pub.failed_posts}, first: {pub.first_error}")
-    share = result.received / result.expected if result.expected else math.nan
+    share = seen.received / result.expected if result.expected else math.nan
     print(
-        f"[{mode.name}] deliveries: expected {result.expected:,}, received {result.received:,} ({share:.1%}); "
+        f"[{mode.name}] deliveries: expected {result.expected:,}, received {seen.received:,} ({share:.1%}); "
         f"deltas not covered by any message at the end: {result.expected - result.covered:,}"
     )
     print(
@@ -1001,14 +965,14 @@ def print_mode(result: ModeResult, args: argparse.Namespace, events_of: list[int
         f"p99.9 {result.p999:.1f} ms, max {result.max_latency:.1f} ms"
     )
     print(
-        f"[{mode.name}] gaps: {result.gaps:,} ({result.gap_missing:,} seqs missing without a conflated message); "
-        f"conflated messages: {result.conflated:,} (skipping {result.skipped_by_conflation:,} seqs; "
-        f"{result.conflated_no_skip:,} of them skipped none); out of order/duplicate: {result.backwards:,}; "
-        f"GraphQL errors: {result.errors:,}; snapshot resyncs: {result.resyncs:,}; before the run: {result.pre_run:,}"
+        f"[{mode.name}] gaps: {seen.gaps:,} ({seen.gap_missing:,} seqs missing without a conflated message); "
+        f"conflated messages: {seen.conflated:,} (skipping {seen.skipped_by_conflation:,} seqs; "
+        f"{seen.conflated_no_skip:,} of them skipped none); out of order/duplicate: {seen.backwards:,}; "
+        f"GraphQL errors: {seen.errors:,}; snapshot resyncs: {seen.resyncs:,}; before the run: {seen.pre_run:,}"
     )
-    if result.control:
-        print(f"[{mode.name}] other messages: {dict(result.control)}")
-    closes = ", ".join(f"{n} x {reason}" for reason, n in result.closes.most_common()) or "none"
+    if seen.control:
+        print(f"[{mode.name}] other messages: {dict(seen.control)}")
+    closes = ", ".join(f"{n} x {reason}" for reason, n in seen.closes.most_common()) or "none"
     print(f"[{mode.name}] connections closed by the server during the run: {closes}")
     busy = ", ".join(f"{name} {share:.0%}" for name, share in sorted(result.busy.items()))
     print(
@@ -1054,9 +1018,10 @@ def print_summary(results: list[ModeResult]) -> None:
     print(header)
     print("-" * len(header))
     for r in results:
+        seen = r.deliveries
         print(
-            f"{r.mode.name:<7}{r.ingest_rate:>10,.0f}{r.delivered_rate:>10,.0f}{r.expected:>11,}{r.received:>11,}"
-            f"{r.p50:>9.1f}{r.p99:>9.1f}{r.max_latency:>9.1f}{r.gaps:>7,}{r.conflated:>11,}{r.server_rss:>9.1f}"
+            f"{r.mode.name:<7}{r.ingest_rate:>10,.0f}{r.delivered_rate:>10,.0f}{r.expected:>11,}{seen.received:>11,}"
+            f"{r.p50:>9.1f}{r.p99:>9.1f}{r.max_latency:>9.1f}{seen.gaps:>7,}{seen.conflated:>11,}{r.server_rss:>9.1f}"
             f"{r.server_cpu:>10.1f}{r.generator_cpu:>10.1f}"
         )
     by_name = {r.mode.name: r for r in results}
@@ -1067,8 +1032,9 @@ def print_summary(results: list[ModeResult]) -> None:
         print(f"naive p99 latency: {naive.p99:.1f} ms")
     for r in results:
         p99_met = "met" if r.p99 < 50 else "not met"
-        gaps_met = "met" if r.gaps == 0 else "not met"
-        print(f"targets {r.mode.name}: p99 < 50 ms {p99_met} ({r.p99:.1f} ms); 0 gaps {gaps_met} ({r.gaps:,})")
+        gaps = r.deliveries.gaps
+        gaps_met = "met" if gaps == 0 else "not met"
+        print(f"targets {r.mode.name}: p99 < 50 ms {p99_met} ({r.p99:.1f} ms); 0 gaps {gaps_met} ({gaps:,})")
 
 
 # --- main ----------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import orjson
 
+from bench import cpu_model
 from feeds.adapters import load_adapters
 from feeds.aliases import DATA_DIR, AliasBook
 from feeds.book import BookConfig, OddsBook
@@ -630,16 +631,6 @@ def stages(payloads: list[bytes], updates: int, settings: Settings) -> list[tupl
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def print_throughput(result: Throughput) -> None:
