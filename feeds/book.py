@@ -214,10 +214,11 @@ class OddsBook:
             market.reasons = frozenset({"replicated"}) if delta.suspended else frozenset()
         return True
 
-    def restore(self, snapshot: Event) -> bool:
-        """Take an event's whole state from a snapshot newer than what this book has."""
+    def restore(self, snapshot: Event, *, replace_equal: bool = False) -> bool:
+        """Take an event's whole state from a snapshot newer than what this book has (or as new,
+        with `replace_equal`, when the book's state is known to have missed changes)."""
         current = self.events.get(snapshot.info.id)
-        if current is not None and current.seq >= snapshot.seq:
+        if current is not None and (current.seq > snapshot.seq or (current.seq == snapshot.seq and not replace_equal)):
             return False
         state = EventState(snapshot.info, snapshot.status, snapshot.seq, snapshot.updated_at, announce=False)
         state.closed_at = self.clock() if snapshot.status.closed else None
@@ -229,6 +230,12 @@ class OddsBook:
             state.markets[m.id] = market
         self.events[snapshot.info.id] = state
         return True
+
+    def rebase(self, event_id: str, seq: int) -> None:
+        """Go on from `seq` after deltas were lost for good, so the replica keeps taking new ones."""
+        state = self.events.get(event_id)
+        if state is not None and seq > state.seq:
+            state.seq = seq
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class BroadcastStats:
     delivered: int = 0
     overflowed: int = 0
     publish_failures: int = 0
+    dropped: int = 0
 
 
 class Broadcast:
@@ -84,11 +85,13 @@ class Broadcast:
         queue_size: int = 1024,
         history_size: int = 512,
         history_index: str = "oddsgate:histories",
+        outbound_limit: int = 100_000,
     ):
         self.url = url
         self.queue_size = queue_size
         self.history_size = history_size
         self.history_index = history_index
+        self.outbound_limit = outbound_limit
         self.stats = BroadcastStats()
         # In one process the library would only add three queue hops; consumers are handed each
         # message directly. Across processes (Redis) the library carries it.
@@ -137,8 +140,13 @@ class Broadcast:
         self.stats.published += 1
         if self._local:
             self._deliver(channel, message)
-        else:
-            self._outbound.put_nowait((channel, message, history))
+            return
+        if self._outbound.qsize() >= self.outbound_limit:
+            # Redis has been away too long to keep everything: the oldest go, and readers heal
+            # those events from the snapshots written again when Redis is back.
+            self._outbound.get_nowait()
+            self.stats.dropped += 1
+        self._outbound.put_nowait((channel, message, history))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, maxsize: int | None = None) -> AsyncIterator[Subscription]:
@@ -158,8 +166,13 @@ class Broadcast:
                 pump = self._pumps.pop(channel, None)
                 if pump is not None:
                     pump.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
+                    try:
                         await pump
+                    except asyncio.CancelledError:
+                        pass
+                    except Exception:
+                        # Leaving must not fail the consumer: the channel is gone from the backend anyway.
+                        log.exception("closing the subscription to %s failed", channel)
 
     async def _publish_loop(self) -> None:
         assert self.redis is not None

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from redis.exceptions import RedisError
@@ -26,7 +26,7 @@ from feeds.history import DeltaHistory
 from feeds.live_store import RedisLiveStore
 from feeds.outbox import Outbox
 from feeds.publish import DELTAS_CHANNEL
-from schema.model import Delta
+from schema.model import Delta, Event
 from schema.parse import delta_from_json, event_from_json
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,20 @@ class Hub:
         self._everything: set[Listener] = set()
         self._by_event: dict[str, set[Listener]] = {}
         self._by_sport: dict[str, set[Listener]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._keys: dict[Listener, tuple[bool, set[str], set[str]]] = {}
+        # Events whose replica missed deltas nothing could replay: healed from the next snapshot.
+        self._stale: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Across processes (Redis), subscribe and catch up; in one process every delta is local."""
         if self.store is None:
             return
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._run(ready), name="delta-hub")
+        self._tasks = [
+            asyncio.create_task(self._supervised(ready), name="delta-hub"),
+            asyncio.create_task(self._heal(), name="delta-hub-heal"),
+        ]
         await ready
 
     def accept_local(self, delta: Delta, payload: bytes) -> None:
@@ -100,31 +106,39 @@ class Hub:
             self._accept(delta, payload, absorb=False)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
 
     # -- listeners -----------------------------------------------------------------------------
 
     def listen(self, listener: Listener, events: Iterable[str] = (), sports: Iterable[str] = ()) -> None:
-        """Deltas of these events and sports; with neither, every delta."""
+        """Deltas of these events and sports (added to what it listens to); with neither, every delta."""
         events, sports = list(events), list(sports)
+        everything, known_events, known_sports = self._keys.get(listener, (False, set(), set()))
         if not events and not sports:
             self._everything.add(listener)
+            everything = True
         for event_id in events:
             self._by_event.setdefault(event_id, set()).add(listener)
         for sport in sports:
             self._by_sport.setdefault(sport, set()).add(listener)
+        self._keys[listener] = (everything, known_events | set(events), known_sports | set(sports))
 
     def unlisten(self, listener: Listener) -> None:
+        # Only the listener's own keys are touched: leaving costs nothing to anyone else.
+        _, events, sports = self._keys.pop(listener, (False, set(), set()))
         self._everything.discard(listener)
-        for index in (self._by_event, self._by_sport):
-            for key in [k for k, members in index.items() if listener in members]:
-                members = index[key]
-                members.discard(listener)
-                if not members:
-                    del index[key]
+        for index, keys in ((self._by_event, events), (self._by_sport, sports)):
+            for key in keys:
+                members = index.get(key)
+                if members is not None:
+                    members.discard(listener)
+                    if not members:
+                        del index[key]
 
     def prune(self) -> None:
         """Forget the sequence and history of events that have left the book."""
@@ -137,6 +151,17 @@ class Hub:
         return self.history.since(event_id, seq, self.seen.get(event_id, 0))
 
     # -- the stream ----------------------------------------------------------------------------
+
+    async def _supervised(self, ready: asyncio.Future[None]) -> None:
+        while True:
+            try:
+                await self._run(ready)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not silently end every client's stream: log, subscribe again, catch up.
+                log.exception("the delta hub failed; subscribing again")
+                await asyncio.sleep(_RETRY_MAX)
 
     async def _run(self, ready: asyncio.Future[None]) -> None:
         while True:
@@ -170,11 +195,13 @@ class Hub:
                 delay = min(delay * 2, _RETRY_MAX)
 
     async def _receive(self, payload: bytes) -> None:
-        body = orjson.loads(payload)
-        if self.book.owns(body["event_id"]):
-            # Our own delta coming back: it was handed out when it was made.
+        body = _loads(payload)
+        if body is None or self.book.owns(body.get("event_id", "")):
+            # Unreadable, or our own delta coming back: it was handed out when it was made.
             return
-        delta = delta_from_json(body)
+        delta = _delta(body)
+        if delta is None:
+            return
         last = self.seen.get(delta.event_id, 0)
         if delta.seq <= last:
             return
@@ -205,21 +232,22 @@ class Hub:
         """Fill the gap before `upto` from the Redis history, or else from the latest snapshot."""
         if self.store is not None:
             for body in await self.store.history(event_id):
-                delta = delta_from_json(orjson.loads(body))
-                if delta.seq == self.seen.get(event_id, 0) + 1 and delta.seq < upto:
+                delta = _delta(_loads(body))
+                if delta is not None and delta.seq == self.seen.get(event_id, 0) + 1 and delta.seq < upto:
                     self._accept(delta, body)
                     self.stats.repaired += 1
             if self.seen.get(event_id, 0) + 1 >= upto:
                 return
-            snapshot = await self.store.snapshot(event_id)
-            if snapshot is not None:
-                event = event_from_json(orjson.loads(snapshot))
-                if event.seq > self.seen.get(event_id, 0):
-                    self.book.restore(event)
-                    self.seen[event_id] = event.seq
+            event = _event(_loads(await self.store.snapshot(event_id)))
+            if event is not None and event.seq > self.seen.get(event_id, 0):
+                self.book.restore(event)
+                self.seen[event_id] = event.seq
         if upto - 1 > self.seen.get(event_id, 0):
-            # Nothing holds what was missed: the next delta is taken as is, and clients resync.
+            # Nothing holds what was missed (Redis lost it): go on from the next delta so clients
+            # keep getting prices, and take the whole event from the owner's next snapshot.
             self.seen[event_id] = upto - 1
+            self.book.rebase(event_id, upto - 1)
+            self._stale.add(event_id)
         self._reset(event_id)
 
     async def _catch_up(self) -> None:
@@ -227,14 +255,16 @@ class Hub:
         if self.store is None:
             return
         for body in await self.store.snapshots():
-            event = event_from_json(orjson.loads(body))
+            event = _event(_loads(body))
             # A snapshot only seeds events this process has never seen; the others catch up delta by delta.
-            if event.info.id not in self.seen:
+            if event is not None and event.info.id not in self.seen:
                 self.book.restore(event)
                 self.seen[event.info.id] = event.seq
         for event_id, entries in (await self.store.histories()).items():
             for body in entries:
-                delta = delta_from_json(orjson.loads(body))
+                delta = _delta(_loads(body))
+                if delta is None:
+                    continue
                 last = self.seen.get(event_id, 0)
                 if delta.seq == last + 1:
                     self._accept(delta, body)
@@ -243,6 +273,22 @@ class Hub:
                     await self._repair(event_id, delta.seq)
                     if delta.seq == self.seen.get(event_id, 0) + 1:
                         self._accept(delta, body)
+
+    async def _heal(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(1.0)
+            for event_id in list(self._stale):
+                try:
+                    event = _event(_loads(await self.store.snapshot(event_id)))
+                except (RedisError, OSError):
+                    break
+                if event is None or event.seq < self.seen.get(event_id, 0):
+                    continue
+                self.book.restore(event, replace_equal=True)
+                self.seen[event_id] = event.seq
+                self._stale.discard(event_id)
+                self._reset(event_id)
 
     def _reset(self, event_id: str) -> None:
         self.stats.resets += 1
@@ -259,16 +305,62 @@ class Hub:
 
 
 class OutboxListener(Generic[T]):
-    """Hands the deltas a filter selects to one client's outbox, rendered for that client."""
+    """Hands the deltas a filter selects to one client's outbox, rendered for that client; the
+    first delta after a reset is rendered as conflated, since it does not follow on."""
 
-    def __init__(self, selects: Callable[[Delta], bool], outbox: Outbox[T], render: Callable[[Published], T]):
+    def __init__(
+        self,
+        selects: Callable[[Delta], bool],
+        outbox: Outbox[T],
+        render: Callable[[Published], T],
+        render_conflated: Callable[[Delta], T],
+    ):
         self.selects = selects
         self.outbox = outbox
         self.render = render
+        self.render_conflated = render_conflated
+        self.resets: set[str] = set()
 
     def deliver(self, item: Published) -> None:
-        if self.selects(item.delta):
+        if not self.selects(item.delta):
+            return
+        if item.delta.event_id in self.resets:
+            self.resets.discard(item.delta.event_id)
+            self.outbox.push(item.delta, self.render_conflated(item.delta))
+        else:
             self.outbox.push(item.delta, self.render(item))
 
     def reset(self, event_id: str) -> None:
-        del event_id
+        self.resets.add(event_id)
+
+
+def _loads(payload: bytes | None) -> dict[str, Any] | None:
+    if payload is None:
+        return None
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        log.error("dropped an unreadable message: %r", payload[:200])
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _delta(body: dict[str, Any] | None) -> Delta | None:
+    if body is None:
+        return None
+    try:
+        return delta_from_json(body)
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        # A delta this version cannot read (say, from a newer one mid-deploy) is skipped, not fatal.
+        log.error("dropped a delta this gateway cannot read (%s): %r", exc, body)
+        return None
+
+
+def _event(body: dict[str, Any] | None) -> Event | None:
+    if body is None:
+        return None
+    try:
+        return event_from_json(body)
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        log.error("ignored a snapshot this gateway cannot read (%s)", exc)
+        return None

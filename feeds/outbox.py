@@ -63,6 +63,10 @@ class Outbox(Generic[T]):
         """A frame that is never merged (a snapshot, a heartbeat, a notice); it keeps its order."""
         if self.closed is not None:
             return
+        if len(self) >= self.maxsize * 8:
+            # Control frames cannot be folded: a client that asks for them without reading is closed.
+            self.close(f"client left more than {self.maxsize * 8} messages unread")
+            return
         if self._conflating_since is None:
             self._items.append(frame)
         else:

@@ -35,6 +35,7 @@ class RedisPubSubBackend(BroadcastBackend):
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self.reconnects = 0
+        self._lost = False
         self._reconnected: list[Callable[[], None]] = []
 
     async def connect(self) -> None:
@@ -53,12 +54,19 @@ class RedisPubSubBackend(BroadcastBackend):
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        await self._pubsub.subscribe(channel)
+        try:
+            await self._pubsub.subscribe(channel)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Redis is away: the listener subscribes to every channel when it reconnects.
+            log.warning("subscribing to %s failed (%s); will subscribe on reconnect", channel, exc)
+            self._lost = True
         self._subscribed.set()
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        await self._pubsub.unsubscribe(channel)
+        # A connection that is gone has no subscription left to end; the reconnect skips this channel.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError, RuntimeError):
+            await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
         await self._publisher.publish(channel, message)
@@ -87,12 +95,11 @@ class RedisPubSubBackend(BroadcastBackend):
 
     async def _listen(self) -> None:
         delay = _RETRY_FIRST_SECONDS
-        connected = True
         while True:
             await self._subscribed.wait()
-            if not connected:
-                connected = await self._resubscribe()
-                if not connected:
+            if self._lost:
+                self._lost = not await self._resubscribe()
+                if self._lost:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX_SECONDS)
                     continue
@@ -102,7 +109,7 @@ class RedisPubSubBackend(BroadcastBackend):
             except (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError) as exc:
                 # RuntimeError: redis-py's pubsub has no connection left after a failed reconnect.
                 log.warning("redis pub/sub lost (%s); reconnecting", exc)
-                connected = False
+                self._lost = True
                 continue
             if message is None:
                 if not self._channels:

@@ -38,6 +38,10 @@ class SnapshotWriter:
         for event_id in gone:
             del self.written[event_id]
 
+    def rewrite_all(self) -> None:
+        """Redis came back, perhaps empty: every event is written again on the next flush."""
+        self.written.clear()
+
     async def run(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)

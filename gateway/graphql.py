@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import orjson
@@ -22,6 +23,8 @@ from resolvers import build_schema, limit_rules
 from resolvers.context import GraphQLContext
 from resolvers.slow_clients import SlowClientGuard
 
+log = logging.getLogger(__name__)
+
 
 class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     """graphql-transport-ws, where an `oddsUpdated` subscription joins its cohort."""
@@ -30,11 +33,13 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         view = self.view
         assert isinstance(view, OddsgateGraphQL)
         cohorts = view.cohorts(self.context)
-        plan = (
-            cohorts.plan(operation.query, operation.variables, operation.operation_name, self.context.sports)
-            if cohorts is not None
-            else None
-        )
+        plan = None
+        if cohorts is not None:
+            try:
+                plan = cohorts.plan(operation.query, operation.variables, operation.operation_name, self.context.sports)
+            except Exception:
+                # Whatever a cohort cannot take, the plain path executes, or reports as an error.
+                log.exception("planning a subscription cohort failed; using the plain path")
         if cohorts is None or plan is None:
             await super().run_operation(operation)
             return

@@ -5,6 +5,7 @@ bytes with its own operation id."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,7 +39,7 @@ from schema.graphql import delta_gql
 from schema.model import Delta
 
 ROOT_FIELD = "oddsUpdated"
-CohortKey = tuple[str, bytes, str | None, frozenset[str]]
+CohortKey = tuple[str, str, str | None, frozenset[str]]
 
 
 @dataclass(slots=True)
@@ -59,17 +60,20 @@ class Cohort:
     # The document compiled to a projection when it allows; graphql-core executes it otherwise.
     projection: Projection | None
     members: set[Outbox[bytes]] = field(default_factory=set)
+    resets: set[str] = field(default_factory=set)
     executions: int = 0
 
     def deliver(self, item: Published) -> None:
         if not self.selection.matches(item.delta, self.book):
             return
-        payload = self.render(item.delta)
+        payload = self.render(item.delta, item.delta.event_id in self.resets)
+        self.resets.discard(item.delta.event_id)
         for outbox in self.members:
             outbox.push(item.delta, payload)
 
     def reset(self, event_id: str) -> None:
-        del event_id
+        # Deltas were lost for good: the next one is marked conflated, as it does not follow on.
+        self.resets.add(event_id)
 
     def render(self, delta: Delta, conflated: bool = False) -> bytes:
         self.executions += 1
@@ -137,7 +141,10 @@ class Cohorts:
             selection = DeltaFilter.of(self.normalizer, args.get("eventIds"), args.get("sport"), args.get("markets"))
         except OddsgateError:
             return None
-        key = (query, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS), operation_name, sports)
+        # The coerced values: two spellings of the same variables share a cohort. json, not orjson:
+        # GraphQL IDs and custom scalars may hold integers wider than 64 bits.
+        coerced = json.dumps(executor.variable_values.coerced, sort_keys=True, default=str)
+        key = (query, coerced, operation_name, sports)
         projection = compile_subscription(self.schema, document, operation, executor.variable_values)
         return CohortPlan(key, executor, selection, projection)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ from schema.model import Delta, Event
 from schema.render import event_json, ws_delta_json
 
 MAX_CONFLATE_MS = 60_000
+MAX_CHANNELS = 256
+log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
@@ -73,7 +76,8 @@ class PartnerConnection:
         settings = services.settings
         self.outbox: Outbox[bytes] = Outbox(settings.client_queue, settings.slow_client_seconds, ws_conflated_frame)
         self.channels: dict[str, Channel] = {}
-        self._window: dict[ConflationKey, Delta] = {}
+        # conflate_ms: per market, the latest delta and whether it stands for more than one.
+        self._window: dict[ConflationKey, tuple[Delta, bool]] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._guard: SlowClientGuard | None = None
 
@@ -89,22 +93,31 @@ class PartnerConnection:
         if conflate is None:
             return
         if conflate == 0:
+            # Whatever of this event is held for a window goes first: seq never runs backwards.
+            if self._window:
+                self._release(lambda key: key[0] == item.delta.event_id)
             self.outbox.push(item.delta, ws_published_frame(item))
             return
         key = conflation_key(item.delta)
         older = self._window.pop(key, None)
-        self._window[key] = item.delta if older is None else merge_deltas(older, item.delta)
+        self._window[key] = (item.delta, False) if older is None else (merge_deltas(older[0], item.delta), True)
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(conflate / 1000, self._flush_window)
 
     def reset(self, event_id: str) -> None:
-        self._send_snapshot(event_id, reset=True)
+        for key in [k for k in self._window if k[0] == event_id]:
+            del self._window[key]
+        if self._events_of(list(self.channels.values()), only=event_id):
+            self._send_snapshot(event_id, reset=True)
 
     def _flush_window(self) -> None:
         self._flush = None
-        window, self._window = self._window, {}
-        for delta in sorted(window.values(), key=lambda d: d.timestamp):
-            self.outbox.push(delta, ws_frame(delta))
+        self._release(lambda _key: True)
+
+    def _release(self, which: Callable[[ConflationKey], bool]) -> None:
+        held = [self._window.pop(key) for key in [k for k in self._window if which(k)]]
+        for delta, merged in sorted(held, key=lambda entry: entry[0].seq):
+            self.outbox.push(delta, ws_conflated_frame(delta) if merged else ws_frame(delta))
 
     # -- protocol --------------------------------------------------------------------------------
 
@@ -136,6 +149,8 @@ class PartnerConnection:
             raise InvalidRequest("'since' maps event ids to the last seq received, e.g. {\"nfl-game\": 41}")
         # Every channel is checked before any is taken: a bad one changes nothing.
         added = [parse_channel(self.services, name, conflate_ms) for name in names]
+        if len(self.channels.keys() | set(names)) > MAX_CHANNELS:
+            raise InvalidRequest(f"at most {MAX_CHANNELS} channels per connection")
         for channel in added:
             self.channels[channel.name] = channel
         self._register()
@@ -143,6 +158,8 @@ class PartnerConnection:
         # No await from registration to here: no delta can slip between a snapshot and what follows it.
         resumed = set()
         for event_id, seq in since.items():
+            if event_id in self.services.book.events and not self._events_of(added, only=event_id):
+                continue  # not an event of these channels: nothing of it is sent
             resumed.add(event_id)
             missed = self.services.hub.since(event_id, seq)
             if missed is None:
@@ -178,10 +195,11 @@ class PartnerConnection:
     def _selects(self, delta: Delta, channels: Iterable[Channel]) -> bool:
         return any(c.selection.matches(delta, self.services.book) for c in channels)
 
-    def _events_of(self, channels: list[Channel]) -> list[str]:
+    def _events_of(self, channels: list[Channel], only: str | None = None) -> list[str]:
         book = self.services.book
         found: list[str] = []
-        for state in book.events.values():
+        states = book.events.values() if only is None else [s for s in [book.events.get(only)] if s is not None]
+        for state in states:
             info = state.info
             for channel in channels:
                 s = channel.selection
@@ -197,27 +215,27 @@ class PartnerConnection:
 
     def _send_snapshot(self, event_id: str, *, reset: bool) -> None:
         event = self.services.book.event(event_id)
-        if event is not None:
-            event = self._visible(event)
+        visible = self._visible(event) if event is not None else None
         self.send(
             {
                 "event": "snapshot",
                 "event_id": event_id,
                 "seq": event.seq if event is not None else 0,
                 "reset": reset,
-                "data": event_json(event) if event is not None else None,
+                "data": event_json(visible) if visible is not None else None,
             }
         )
 
-    def _visible(self, event: Event) -> Event:
+    def _visible(self, event: Event) -> Event | None:
+        """The event as this client's channels show it: only their markets, or None."""
         wanted: set[str] = set()
         for channel in self.channels.values():
-            s = channel.selection
-            if (s.event_ids is not None and event.info.id in s.event_ids) or s.market_types is None:
+            if not self._events_of([channel], only=event.info.id):
+                continue
+            if channel.selection.market_types is None:
                 return event
-            if s.sport == event.info.sport:
-                wanted.update(t.value for t in s.market_types)
-        return only_markets(event, wanted) if wanted else event
+            wanted.update(t.value for t in channel.selection.market_types)
+        return only_markets(event, wanted) if wanted else None
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write(), name="ws-writer")
@@ -231,8 +249,12 @@ class PartnerConnection:
                 self._flush.cancel()
             for task in (heartbeat, reader, writer):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                try:
                     await task
+                except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    pass
+                except Exception:
+                    log.exception("a /ws connection task failed")
             if self._guard is not None:
                 await self._guard.wait_closed()
 
@@ -251,6 +273,10 @@ class PartnerConnection:
                     self._error("INVALID_REQUEST", "message is not valid JSON")
                 except OddsgateError as exc:
                     self._error(exc.code, exc.message)
+                except Exception:
+                    # A bug answers this one message with an error; the connection goes on.
+                    log.exception("a /ws message failed")
+                    self._error("INTERNAL", "the message could not be handled")
 
     def _error(self, code: str, message: str) -> None:
         self.send({"event": "error", "error": {"code": code, "message": message}})
@@ -270,7 +296,7 @@ class PartnerConnection:
 
 def _names(message: dict[str, Any]) -> list[str]:
     names = message.get("channels")
-    if not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise InvalidRequest("'channels' must be a non-empty list of channel names")
     return names
 

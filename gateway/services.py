@@ -134,6 +134,8 @@ async def start_services(settings: Settings) -> Services:
     writer.start()
     if store is not None:
         snapshots = SnapshotWriter(book, store)
+        assert broadcast.redis is not None
+        broadcast.redis.on_reconnect(snapshots.rewrite_all)
         services.background("snapshot-writer", lambda: snapshots.run(settings.snapshot_interval))
     services.background("book-sweeper", lambda: _sweep_forever(services))
     if settings.demo_feed:

@@ -45,7 +45,7 @@ class Subscription:
         outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, _conflated)
         if isinstance(context.request, WebSocket):
             SlowClientGuard(outbox, context.request)
-        listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, _render)
+        listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, _render, _conflated)
         context.hub.listen(listener, *selection.index())
         try:
             while True:

@@ -200,3 +200,10 @@ async def test_times_are_utc_with_z(gateway: RunningGateway) -> None:
     body = await graphql(gateway, '{ event(id: "49ers-ravens-2026-03-23") { startTime updatedAt } }')
     assert body["data"]["event"]["startTime"] == "2026-03-23T20:20:00Z"
     assert body["data"]["event"]["updatedAt"].endswith("Z")
+
+
+async def test_variables_a_cohort_cannot_key_still_get_an_answer(gateway: RunningGateway, session: Any) -> None:
+    # orjson cannot encode 2**70; the plain path reports what is wrong with it.
+    document = request("subscription($ids: [String!]) { oddsUpdated(eventIds: $ids) { seq } }", ids=[2**70])
+    with pytest.raises(Exception, match="String cannot represent"):
+        await collect(session.subscribe(document), 1)

@@ -120,6 +120,18 @@ async def test_resume_with_since_gets_exactly_what_was_missed(gateway: RunningGa
     assert live["seq"] == 5
 
 
+async def test_since_for_an_event_outside_the_channels_sends_nothing_of_it(gateway: RunningGateway) -> None:
+    await ingest(gateway, update(), update(1.75, 2.2, home_team="Chiefs", away_team="Bills"))
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={OTHER: 0, EVENT: 0})
+        await receive(socket)
+        replay = await receive(socket)
+        await send(socket, action="ping")
+        pong = await receive(socket)
+    assert (replay["event_id"], replay["seq"]) == (EVENT, 1)
+    assert pong["event"] == "pong"
+
+
 async def test_resume_beyond_the_history_gets_a_fresh_snapshot_marked_reset(sqlite_url: str) -> None:
     server, task, app, url = await start_gateway(gateway_settings(sqlite_url, history_size=2))
     try:
@@ -153,8 +165,22 @@ async def test_conflate_ms_merges_deltas_per_market(gateway: RunningGateway) -> 
             async with asyncio.timeout(0.5):
                 await receive(socket)
     assert merged["seq"] == 4
+    assert merged["conflated"] is True
     assert merged["outcomes"][0]["odds"]["decimal"] == 1.7
     assert merged["fixture"]["id"] == EVENT  # the first delta's description survives the merge
+
+
+async def test_a_conflated_channel_never_sends_an_events_seq_backwards(gateway: RunningGateway) -> None:
+    async with partner(gateway) as socket:
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"], conflate_ms=300)
+        await receive(socket)
+        await send(socket, action="subscribe", channels=["odds.nfl.moneyline"])
+        await receive(socket)
+        await ingest(gateway, update(1.85, 2.10, market="spread", line=-3.5))  # held for the window
+        await ingest(gateway, update(1.80, 2.20))  # sent at once: the held one goes first
+        first, second = await receive_n(socket, 2)
+    assert [first["seq"], second["seq"]] == [1, 2]
+    assert first["market_id"] == "spread:-3.5"
 
 
 async def test_heartbeats_at_the_configured_interval(sqlite_url: str) -> None:
@@ -181,6 +207,8 @@ async def test_bad_messages_get_errors_and_change_nothing(gateway: RunningGatewa
         sport = await receive(socket)
         await send(socket, action="subscribe", channels=[f"event.{EVENT}"], conflate_ms=-5)
         conflate = await receive(socket)
+        await send(socket, action="unsubscribe", channels=[["nested"]])
+        nested = await receive(socket)
         await ingest(gateway, update())
         await send(socket, action="ping")
         pong = await receive(socket)
@@ -195,6 +223,7 @@ async def test_bad_messages_get_errors_and_change_nothing(gateway: RunningGatewa
     assert "dance" in unknown["error"]["message"]
     assert "curling" in sport["error"]["message"]
     assert "conflate_ms" in conflate["error"]["message"]
+    assert "channel names" in nested["error"]["message"]
     # None of the refused subscriptions took: the ingest above reached nobody before the pong.
     assert pong["event"] == "pong"
 

@@ -13,7 +13,8 @@ from feeds.book import OddsBook
 from feeds.broadcast import Broadcast
 from feeds.fanout import Hub, Published
 from feeds.live_store import RedisLiveStore, history_key
-from feeds.publish import BroadcastSink, encode_delta
+from feeds.publish import DELTAS_CHANNEL, BroadcastSink, encode_delta
+from feeds.replication import SnapshotWriter
 from schema.model import Delta
 from tests.unit.test_book import EVENT, Clock, q
 
@@ -112,3 +113,34 @@ async def test_a_gap_is_filled_from_the_redis_history(pair: Pair, redis_url: str
     assert pair.hub.stats.repaired == 2
     assert recorder.resets == []
     await client.aclose()
+
+
+async def test_an_unreadable_message_is_dropped_and_the_stream_goes_on(pair: Pair, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    await client.publish(DELTAS_CHANNEL, b"not json")
+    await client.publish(DELTAS_CHANNEL, b'{"event_id": "x", "seq": 1, "market_type": "cricket-bat"}')
+    price(pair, 1)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 1)
+    await client.aclose()
+
+
+async def test_deltas_lost_for_good_are_healed_from_the_next_snapshot(pair: Pair, redis_url: str) -> None:
+    price(pair, 2)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 2)
+    recorder = Recorder()
+    pair.hub.listen(recorder)
+    # 3 and 4 reach nobody and nothing (Redis restarted empty in between).
+    sinks, pair.owner.sinks = pair.owner.sinks, []
+    price(pair, 2)
+    pair.owner.sinks = sinks
+    price(pair, 1)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 5)
+    # The replica goes on with the prices it gets instead of freezing, and clients are told.
+    assert recorder.seen == [5]
+    assert recorder.resets == [EVENT.id]
+    assert pair.replica.events[EVENT.id].seq == 5
+    # The owner writes its snapshot (as it does every interval, and at once after Redis returns).
+    assert pair.hub.store is not None
+    await SnapshotWriter(pair.owner, pair.hub.store).flush()
+    await until(lambda: recorder.resets == [EVENT.id, EVENT.id], seconds=5)
+    assert pair.replica.event(EVENT.id) == pair.owner.event(EVENT.id)

@@ -83,3 +83,12 @@ async def test_too_many_markets_behind_closes_it() -> None:
     for seq in range(1, 12):
         outbox.push(delta(seq, f"total:{seq}"), f"f{seq}")
     assert outbox.closed == "client fell more than 8 markets behind"
+
+
+async def test_control_frames_a_client_never_reads_close_it() -> None:
+    outbox: Outbox[str] = Outbox(2, 60, render, clock=Clock())
+    for n in range(16):
+        outbox.push_control(f"pong{n}")
+    assert outbox.closed is None
+    outbox.push_control("one too many")
+    assert outbox.closed == "client left more than 16 messages unread"
