@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from feeds.aliases import alias_key
 from feeds.book import EventState, OddsBook
 from feeds.normalize import Normalizer
-from schema.errors import InvalidRequest
+from schema.errors import Forbidden, InvalidRequest
 from schema.model import Event, EventStatus, MarketType
+from schema.visibility import EVERYTHING, Visibility
 
 
 @dataclass(slots=True, frozen=True)
@@ -22,6 +23,7 @@ class EventQuery:
     live: bool | None = None
     limit: int = 100
     offset: int = 0
+    visibility: Visibility = EVERYTHING
 
 
 def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
@@ -43,9 +45,12 @@ def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
             continue
         if query.live is not None and (status is EventStatus.LIVE) is not query.live:
             continue
+        if not query.visibility.sees_event(info.sport, info.league):
+            continue
         event = book.event(info.id)
         if event is None:
             continue
+        event = visible_markets(event, query.visibility)
         if query.market_types is not None:
             event = only_markets(event, query.market_types)
             if not event.markets:
@@ -72,6 +77,19 @@ def sport_and_league_filter(
             raise InvalidRequest(f"league {league_name!r} belongs to {known[1]}, not {sport}")
         league, sport = known
     return sport, league
+
+
+def visible_markets(event: Event, visibility: Visibility) -> Event:
+    if visibility.market_types is None:
+        return event
+    return replace(event, markets=tuple(m for m in event.markets if visibility.sees_market(m.type.value)))
+
+
+def visible_event(event: Event, visibility: Visibility) -> Event:
+    """The event with only the markets the caller may see; raises Forbidden outside their sports."""
+    if not visibility.sees_event(event.info.sport, event.info.league):
+        raise Forbidden(f"this token does not cover {event.info.league or event.info.sport} ({event.info.id})")
+    return visible_markets(event, visibility)
 
 
 def only_markets(event: Event, wanted: Iterable[MarketType | str]) -> Event:

@@ -10,8 +10,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.access import RateLimitHeaders
 from gateway.errors import EXCEPTION_HANDLERS
-from gateway.graphql import OddsgateGraphQL
+from gateway.graphql import GraphQLGuard, OddsgateGraphQL
 from gateway.metrics import RequestTimer
 from gateway.partner_ws import partner_endpoint
 from gateway.routes import ingest, odds, ops
@@ -41,11 +42,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *ops.ROUTES,
             *ingest.ROUTES,
             *odds.ROUTES,
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             WebSocketRoute("/ws", partner_endpoint),
         ],
-        middleware=[Middleware(RequestTimer)],
+        middleware=[Middleware(RequestTimer), Middleware(RateLimitHeaders)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

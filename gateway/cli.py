@@ -1,4 +1,4 @@
-"""The `oddsgate` command: serve, migrate, replay."""
+"""The `oddsgate` command: serve, migrate, replay, token."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gc
 import sys
 from collections.abc import Sequence
 
+from gateway import token_cli
 from gateway.settings import Settings
 
 
@@ -29,11 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--speed", type=float, default=1.0, help="multiple of recorded time; 0 sends as fast as possible"
     )
     replay.add_argument("--token", default=None, help="bearer token for the gateway")
+    token_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "token":
+        return token_cli.run(settings, args)
     if args.command == "migrate":
         from store.migrate import upgrade
 

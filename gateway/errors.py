@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from auth.errors import RateLimited
+from auth.ratelimit import RateState
 from gateway.responses import json_response
 from schema.errors import OddsgateError
 
@@ -46,7 +48,14 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 
 async def on_oddsgate_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OddsgateError)
-    return error_response(exc.code, exc.message, exc.details)
+    response = error_response(exc.code, exc.message, exc.details)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc.state, RateState):
+            response.headers.update(exc.state.headers())
+    if exc.code == "UNAUTHENTICATED":
+        response.headers["WWW-Authenticate"] = 'Bearer realm="oddsgate"'
+    return response
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -15,15 +19,25 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types.unset import UNSET, UnsetType
 
+from auth.access import AccessControl
+from auth.errors import RateLimited
+from auth.principal import Principal
+from auth.ratelimit import parse_rate
 from feeds.outbox import SlowConsumer
+from gateway.errors import on_oddsgate_error
 from gateway.graphql_cohorts import Cohort, Cohorts
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
 from resolvers import build_schema, limit_rules
 from resolvers.context import GraphQLContext
 from resolvers.slow_clients import SlowClientGuard
+from schema.errors import OddsgateError
+from schema.visibility import EVERYTHING
 
 log = logging.getLogger(__name__)
+# The event loop keeps only weak references to tasks; closes in flight are kept here.
+_closing: set[asyncio.Task[None]] = set()
 
 
 class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -34,9 +48,13 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         assert isinstance(view, OddsgateGraphQL)
         cohorts = view.cohorts(self.context)
         plan = None
-        if cohorts is not None:
+        principal = self.context.principal
+        # Refusals (scope, region) are reported by the plain path, as for any other operation.
+        if cohorts is not None and principal is not None and principal.has_scope("odds:read"):
             try:
-                plan = cohorts.plan(operation.query, operation.variables, operation.operation_name, self.context.sports)
+                plan = cohorts.plan(
+                    operation.query, operation.variables, operation.operation_name, self.context.visibility
+                )
             except Exception:
                 # Whatever a cohort cannot take, the plain path executes, or reports as an error.
                 log.exception("planning a subscription cohort failed; using the plain path")
@@ -56,6 +74,72 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             # Closed for falling behind, or the socket went away; the handler's own loop cleans up.
             return
 
+    async def handle_message(self, message: Any) -> None:
+        if not self._message_rate_ok():
+            await self.websocket.close(code=CLOSE_RATE, reason="too many messages on this connection")
+            return
+        await super().handle_message(message)
+
+    def _message_rate_ok(self) -> bool:
+        if not hasattr(self, "_rate"):
+            view = self.view
+            assert isinstance(view, OddsgateGraphQL)
+            self._rate = ConnectionRate(parse_rate(view.settings.ws_message_rate))
+        return self._rate.allow()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """The token is read here, before strawberry acknowledges: a refusal closes with its own code."""
+        if not self.connection_init_received and not self.connection_timed_out:
+            payload = message.get("payload") or {}
+            context = self.context
+            try:
+                header = payload.get("authorization") if isinstance(payload, dict) else None
+                principal = context.access.authenticate_header(
+                    header if isinstance(header, str) else context.authorization
+                )
+                context.access.admit(principal, "odds:read")
+                await context.access.charge(principal)
+            except OddsgateError as exc:
+                if self.connection_init_timeout_task:
+                    self.connection_init_timeout_task.cancel()
+                self.connection_init_received = True
+                code = CLOSE_UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else CLOSE_FORBIDDEN
+                await self.websocket.close(code=code, reason=f"{exc.code}: {exc.message}"[:120])
+                return
+            context.principal, context.visibility = principal, context.access.visibility(principal)
+            delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
+            self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
+        await super().handle_connection_init(message)
+
+    def _expired(self) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason="the token expired")
+        )
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def handle_subscribe(self, message: Any) -> None:
+        principal = self.context.principal
+        if self.connection_acknowledged and principal is not None:
+            view = self.view
+            assert isinstance(view, OddsgateGraphQL)
+            if len(self.operations) >= view.settings.ws_max_subscriptions:
+                await self.websocket.close(code=CLOSE_RATE, reason="too many subscriptions on this connection")
+                return
+            try:
+                await self.context.access.charge(principal)
+            except RateLimited as exc:
+                error = GraphQLError(exc.message, extensions={"code": exc.code, "retry_after": exc.retry_after})
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+                return
+        await super().handle_subscribe(message)
+
+    async def shutdown(self) -> None:
+        expiry = getattr(self, "_expiry", None)
+        if expiry is not None:
+            expiry.cancel()
+        await super().shutdown()
+
 
 class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
     graphql_transport_ws_handler_class = CohortHandler
@@ -66,7 +150,10 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             graphql_ide=None,
             # graphql-ws (the legacy protocol) lets a client skip connection_init: never offered.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=10),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            # Counted (and closed with 4429) by the handler, which also charges the token's rate.
+            max_subscriptions_per_connection=None,
+            allowed_origins=settings.allowed_origins,
         )
         self.settings = settings
         self._cohorts: Cohorts | None = None
@@ -92,6 +179,7 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         services: Services = request.app.state.services
+        principal: Principal | None = getattr(request.state, "principal", None)
         return GraphQLContext(
             request=request,
             response=response,
@@ -101,6 +189,9 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             client_queue=self.settings.client_queue,
             slow_client_seconds=self.settings.slow_client_seconds,
             authorization=request.headers.get("authorization"),
+            access=services.access,
+            principal=principal,
+            visibility=services.access.visibility(principal) if principal is not None else EVERYTHING,
         )
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
@@ -111,3 +202,25 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
         context.authorization = authorization or context.authorization
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+
+class GraphQLGuard:
+    """`/graphql` over HTTP: the caller is authenticated and charged one unit per request (one
+    operation: batching is off) before strawberry runs, refusals in the contract's shape."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            access: AccessControl = request.app.state.services.access
+            try:
+                principal = access.authenticate_header(request.headers.get("authorization"))
+                request.state.rate = await access.charge(principal)
+            except OddsgateError as exc:
+                response = await on_oddsgate_error(request, exc)
+                await response(scope, receive, send)
+                return
+            request.state.principal = principal
+        await self.app(scope, receive, send)

@@ -37,9 +37,10 @@ from gateway.graphql_projection import Projection, compile_subscription
 from schema.errors import OddsgateError
 from schema.graphql import delta_gql
 from schema.model import Delta
+from schema.visibility import Visibility
 
 ROOT_FIELD = "oddsUpdated"
-CohortKey = tuple[str, str, str | None, frozenset[str]]
+CohortKey = tuple[str, str, str | None, object]
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class Cohorts:
         self._checked = checked
 
     def plan(
-        self, query: str, variables: dict[str, Any] | None, operation_name: str | None, sports: frozenset[str]
+        self, query: str, variables: dict[str, Any] | None, operation_name: str | None, visibility: Visibility
     ) -> CohortPlan | None:
         """A plan when the operation is a valid `oddsUpdated` subscription and nothing else; None
         sends it down the plain path, which also reports any error in it."""
@@ -138,13 +139,15 @@ class Cohorts:
         assert subscription_type is not None
         args = get_argument_values(subscription_type.fields[ROOT_FIELD], field_node, executor.variable_values)
         try:
-            selection = DeltaFilter.of(self.normalizer, args.get("eventIds"), args.get("sport"), args.get("markets"))
+            selection = DeltaFilter.of(
+                self.normalizer, args.get("eventIds"), args.get("sport"), args.get("markets"), visibility
+            )
         except OddsgateError:
             return None
         # The coerced values: two spellings of the same variables share a cohort. json, not orjson:
         # GraphQL IDs and custom scalars may hold integers wider than 64 bits.
         coerced = json.dumps(executor.variable_values.coerced, sort_keys=True, default=str)
-        key = (query, coerced, operation_name, sports)
+        key = (query, coerced, operation_name, visibility.key())
         projection = compile_subscription(self.schema, document, operation, executor.variable_values)
         return CohortPlan(key, executor, selection, projection)
 

@@ -14,19 +14,25 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from auth.errors import AgeVerificationRequired, RateLimited, RegionBlocked, Unauthenticated
+from auth.principal import Principal
+from auth.ratelimit import parse_rate
+from auth.tokens import bearer
 from feeds.conflate import ConflationKey, conflation_key, merge_deltas
 from feeds.fanout import Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
-from feeds.queries import only_markets
+from feeds.queries import only_markets, visible_markets
+from gateway.origins import origin_allowed
 from gateway.services import Services
+from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
 from resolvers.slow_clients import SlowClientGuard
-from schema.errors import InvalidRequest, OddsgateError
+from schema.errors import Forbidden, InvalidRequest, OddsgateError
 from schema.model import Delta, Event
 from schema.render import event_json, ws_delta_json
+from schema.visibility import EVERYTHING, Visibility
 
 MAX_CONFLATE_MS = 60_000
-MAX_CHANNELS = 256
 log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -54,16 +60,24 @@ class Channel:
     conflate_ms: int
 
 
-def parse_channel(services: Services, name: object, conflate_ms: int) -> Channel:
+def parse_channel(services: Services, name: object, conflate_ms: int, visibility: Visibility) -> Channel:
+    """Raises InvalidRequest for an unknown channel, Forbidden for one the token sees nothing of."""
     if not isinstance(name, str):
         raise InvalidRequest(f"channel names are strings, got {name!r}")
     kind, _, rest = name.partition(".")
     if kind == "event" and rest:
-        return Channel(name, DeltaFilter(event_ids=frozenset({rest})), conflate_ms)
+        state = services.book.events.get(rest)
+        if state is not None and not visibility.sees_event(state.info.sport, state.info.league):
+            raise Forbidden(f"this token does not cover {state.info.league or state.info.sport} ({rest})")
+        return Channel(name, DeltaFilter(event_ids=frozenset({rest}), visibility=visibility), conflate_ms)
     if kind == "odds" and rest:
         sport, _, market = rest.partition(".")
         markets = [market] if market and market != "*" else None
-        return Channel(name, DeltaFilter.of(services.normalizer, None, sport, markets), conflate_ms)
+        selection = DeltaFilter.of(services.normalizer, None, sport, markets, visibility)
+        assert selection.sport is not None
+        if not visibility.overlaps(selection.sport, selection.league or ""):
+            raise Forbidden(f"this token does not cover {sport!r}")
+        return Channel(name, selection, conflate_ms)
     raise InvalidRequest(f"unknown channel {name!r}: use odds.{{sport}}, odds.{{sport}}.{{market}} or event.{{id}}")
 
 
@@ -76,6 +90,12 @@ class PartnerConnection:
         settings = services.settings
         self.outbox: Outbox[bytes] = Outbox(settings.client_queue, settings.slow_client_seconds, ws_conflated_frame)
         self.channels: dict[str, Channel] = {}
+        self.principal: Principal | None = None
+        self.visibility: Visibility = EVERYTHING
+        self._expiry: asyncio.TimerHandle | None = None
+        self._closing: str | None = None
+        self._close_code = 1000
+        self._message_rate = parse_rate(settings.ws_message_rate)
         # conflate_ms: per market, the latest delta and whether it stands for more than one.
         self._window: dict[ConflationKey, tuple[Delta, bool]] = {}
         self._flush: asyncio.TimerHandle | None = None
@@ -124,10 +144,36 @@ class PartnerConnection:
     def send(self, body: dict[str, Any]) -> None:
         self.outbox.push_control(_dumps(body))
 
+    def authenticate(self, token: object) -> None:
+        """Raises the contract's refusals; on success the connection may subscribe until the token expires."""
+        access = self.services.access
+        if not isinstance(token, str) or not token:
+            raise Unauthenticated("'token' must be the bearer token (a JWT)")
+        principal = access.authenticate(token)
+        access.admit(principal, "odds:read")
+        self.principal, self.visibility = principal, access.visibility(principal)
+        delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
+        self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
+        self.send({"event": "authenticated", "sub": principal.sub, "expires_at": principal.expires_at})
+
+    def _expired(self) -> None:
+        self.close(CLOSE_UNAUTHENTICATED, "the token expired")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is already queued; the reader and writer stop."""
+        if self._closing is None:
+            self._closing = reason
+            self._close_code = code
+            self._stop.set()
+
     def handle(self, message: dict[str, Any]) -> None:
         action = message.get("action")
         if action == "auth":
-            self.send({"event": "authenticated"})
+            if self.principal is not None:
+                raise InvalidRequest("this connection is already authenticated")
+            self.authenticate(message.get("token"))
+        elif self.principal is None:
+            raise Unauthenticated('the first message must be {"action": "auth", "token": "<JWT>"}')
         elif action == "subscribe":
             self._subscribe(message)
         elif action == "unsubscribe":
@@ -148,9 +194,10 @@ class PartnerConnection:
         ):
             raise InvalidRequest("'since' maps event ids to the last seq received, e.g. {\"nfl-game\": 41}")
         # Every channel is checked before any is taken: a bad one changes nothing.
-        added = [parse_channel(self.services, name, conflate_ms) for name in names]
-        if len(self.channels.keys() | set(names)) > MAX_CHANNELS:
-            raise InvalidRequest(f"at most {MAX_CHANNELS} channels per connection")
+        added = [parse_channel(self.services, name, conflate_ms, self.visibility) for name in names]
+        limit = self.services.settings.ws_max_subscriptions
+        if len(self.channels.keys() | set(names)) > limit:
+            raise InvalidRequest(f"at most {limit} channels per connection")
         for channel in added:
             self.channels[channel.name] = channel
         self._register()
@@ -197,21 +244,8 @@ class PartnerConnection:
 
     def _events_of(self, channels: list[Channel], only: str | None = None) -> list[str]:
         book = self.services.book
-        found: list[str] = []
         states = book.events.values() if only is None else [s for s in [book.events.get(only)] if s is not None]
-        for state in states:
-            info = state.info
-            for channel in channels:
-                s = channel.selection
-                if s.event_ids is not None and info.id not in s.event_ids:
-                    continue
-                if s.sport is not None and info.sport != s.sport:
-                    continue
-                if s.league and info.league != s.league:
-                    continue
-                found.append(info.id)
-                break
-        return found
+        return [state.info.id for state in states if any(c.selection.covers(state.info) for c in channels)]
 
     def _send_snapshot(self, event_id: str, *, reset: bool) -> None:
         event = self.services.book.event(event_id)
@@ -233,45 +267,87 @@ class PartnerConnection:
             if not self._events_of([channel], only=event.info.id):
                 continue
             if channel.selection.market_types is None:
-                return event
+                return visible_markets(event, self.visibility)
             wanted.update(t.value for t in channel.selection.market_types)
-        return only_markets(event, wanted) if wanted else None
+        return visible_markets(only_markets(event, wanted), self.visibility) if wanted else None
 
     async def run(self) -> None:
+        self._stop = asyncio.Event()
         writer = asyncio.create_task(self._write(), name="ws-writer")
         reader = asyncio.create_task(self._read(), name="ws-reader")
         heartbeat = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
+        stop = asyncio.create_task(self._stop.wait(), name="ws-stop")
         try:
-            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {writer, reader, stop},
+                timeout=self.services.settings.ws_init_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done and self.principal is None:
+                self.close(CLOSE_INIT_TIMEOUT, "no auth message in time")
+            elif not done:
+                await asyncio.wait({writer, reader, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.services.hub.unlisten(self)
-            if self._flush is not None:
-                self._flush.cancel()
-            for task in (heartbeat, reader, writer):
+            for handle in (self._flush, self._expiry):
+                if handle is not None:
+                    handle.cancel()
+            for task in (heartbeat, reader, stop):
                 task.cancel()
+            if self._closing is not None and not writer.done():
+                # What was queued before the close (say, the error that caused it) goes out first.
+                self.outbox.push_control(b"")
+            for task in (heartbeat, reader, stop, writer):
                 try:
-                    await task
-                except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    async with asyncio.timeout(1):
+                        await task
+                except (asyncio.CancelledError, TimeoutError, WebSocketDisconnect, RuntimeError):
                     pass
                 except Exception:
                     log.exception("a /ws connection task failed")
+            if self._closing is not None:
+                with contextlib.suppress(Exception):
+                    await self.socket.close(code=self._close_code, reason=self._closing[:120])
             if self._guard is not None:
                 await self._guard.wait_closed()
 
     async def _read(self) -> None:
+        access = self.services.access
+        per_connection = ConnectionRate(self._message_rate)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
                 received = await self.socket.receive()
                 if received["type"] == "websocket.disconnect":
                     return
+                if not per_connection.allow():
+                    self.close(CLOSE_RATE, f"more than {self.services.settings.ws_message_rate} messages")
+                    return
                 try:
+                    if self.principal is not None:
+                        await access.charge(self.principal)
                     message = orjson.loads(received.get("text") or received.get("bytes") or b"")
                     if not isinstance(message, dict):
                         raise InvalidRequest("messages are JSON objects with an 'action'")
                     self.handle(message)
                 except orjson.JSONDecodeError:
                     self._error("INVALID_REQUEST", "message is not valid JSON")
+                except Unauthenticated as exc:
+                    self._error(exc.code, exc.message)
+                    self.close(CLOSE_UNAUTHENTICATED, exc.message)
+                    return
+                except (RegionBlocked, AgeVerificationRequired) as exc:
+                    if self.principal is None:
+                        self._error(exc.code, exc.message)
+                        self.close(CLOSE_FORBIDDEN, exc.message)
+                        return
+                    self._error(exc.code, exc.message)
+                except RateLimited as exc:
+                    self.send({"event": "error", "error": {"code": exc.code, "message": exc.message, **exc.details}})
                 except OddsgateError as exc:
+                    if self.principal is None and exc.code == "FORBIDDEN":
+                        self._error(exc.code, exc.message)
+                        self.close(CLOSE_FORBIDDEN, exc.message)
+                        return
                     self._error(exc.code, exc.message)
                 except Exception:
                     # A bug answers this one message with an error; the connection goes on.
@@ -286,6 +362,8 @@ class PartnerConnection:
         with contextlib.suppress(SlowConsumer, WebSocketDisconnect, RuntimeError):
             while True:
                 frame = await self.outbox.get()
+                if not frame:
+                    return
                 await self.socket.send_text(frame.decode())
 
     async def _heartbeat(self) -> None:
@@ -303,5 +381,20 @@ def _names(message: dict[str, Any]) -> list[str]:
 
 async def partner_endpoint(socket: WebSocket) -> None:
     services: Services = socket.app.state.services
+    if not origin_allowed(socket, services.settings.allowed_origins):
+        # Closing before accepting answers the handshake with 403.
+        await socket.close(code=CLOSE_FORBIDDEN)
+        return
     await socket.accept()
-    await PartnerConnection(socket, services).run()
+    connection = PartnerConnection(socket, services)
+    header = socket.headers.get("authorization")
+    if header:
+        try:
+            connection.authenticate(bearer(header))
+        except OddsgateError as exc:
+            await socket.send_text(
+                _dumps({"event": "error", "error": {"code": exc.code, "message": exc.message}}).decode()
+            )
+            await socket.close(code=CLOSE_UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else CLOSE_FORBIDDEN)
+            return
+    await connection.run()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from auth.access import AccessControl
 from feeds.adapters import load_adapters
 from feeds.aliases import AliasBook
 from feeds.book import BookConfig, OddsBook
@@ -24,12 +25,14 @@ from feeds.normalize import Normalizer
 from feeds.partitions import Ownership, partition_set
 from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
+from gateway.access import build_access
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from store.audit import AuditRepository
 from store.audit_writer import AuditWriter
 from store.db import create_engine
 from store.migrate import upgrade_async
+from store.tokens import TokenRepository
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Services:
     metrics: Metrics
     hub: Hub
     ownership: Ownership
+    access: AccessControl
+    tokens: TokenRepository
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -118,6 +123,9 @@ async def start_services(settings: Settings) -> Services:
     await hub.start()
     aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
     normalizer = Normalizer(aliases)
+    access = build_access(settings, normalizer)
+    tokens = TokenRepository(engine)
+    access.revoked = frozenset(await tokens.revoked())
     services = Services(
         settings,
         engine,
@@ -130,8 +138,11 @@ async def start_services(settings: Settings) -> Services:
         metrics,
         hub,
         ownership,
+        access,
+        tokens,
     )
     writer.start()
+    services.background("revocations", lambda: _refresh_revocations(services))
     if store is not None:
         snapshots = SnapshotWriter(book, store)
         assert broadcast.redis is not None
@@ -165,6 +176,16 @@ async def _sweep_forever(services: Services) -> None:
             # One bad market must not stop staleness checks for every other market.
             log.exception("book sweep failed")
         services.refresh_gauges()
+
+
+async def _refresh_revocations(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.revocation_refresh)
+        try:
+            services.access.revoked = frozenset(await services.tokens.revoked())
+        except Exception:
+            # The last known list stays in force; a database hiccup must not stop the checks.
+            log.exception("refreshing revoked tokens failed")
 
 
 async def _demo(services: Services) -> None:

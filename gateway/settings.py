@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from auth.ratelimit import parse_rate
 from feeds.partitions import partition_set
+
+DEVELOPMENT_SECRET = "change-me-oddsgate-development-secret"
 
 
 class Settings(BaseSettings):
@@ -19,7 +22,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///oddsgate.db"
     auto_migrate: bool = True
     redis_url: str | None = None
-    jwt_secret: str = "change-me-oddsgate-development-secret"
+    environment: Literal["development", "production"] = "development"
+    jwt_secret: str = DEVELOPMENT_SECRET
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_keys: Path | None = Field(None, description="RS256 key set (JSON): active kid and PEM files by kid")
+    jwt_leeway: int = Field(30, ge=0, le=300)
+    jwt_max_ttl: float = Field(30 * 86400, gt=0, description="longest token lifetime, seconds")
+    default_rate_limit: str = "600/minute"
+    jurisdictions_file: Path | None = None
+    allowed_origins: list[str] = Field(default_factory=list, description="JSON list; empty: any origin")
+    revocation_refresh: float = Field(5.0, gt=0)
+    ws_init_timeout: float = Field(5.0, gt=0)
+    ws_max_message_bytes: int = Field(64 * 1024, gt=0)
+    ws_max_subscriptions: int = Field(100, gt=0)
+    ws_message_rate: str = "50/second"
     log_level: str = "info"
 
     demo_feed: bool = True
@@ -63,6 +79,10 @@ class Settings(BaseSettings):
         if self.stale_seconds <= self.fresh_seconds:
             raise ValueError("ODDSGATE_STALE_SECONDS must be greater than ODDSGATE_FRESH_SECONDS")
         partition_set(self.partitions, self.partition_count)
+        if self.environment == "production" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEVELOPMENT_SECRET:
+            raise ValueError("ODDSGATE_JWT_SECRET must be set in production")
+        for rate in (self.default_rate_limit, self.ws_message_rate):
+            parse_rate(rate)
         if any(weight < 0 for weight in self.source_weights.values()):
             raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
         return self

@@ -9,9 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from auth.access import AccessControl
+from auth.errors import Unauthenticated
+from auth.principal import Principal
 from feeds.book import OddsBook
 from feeds.fanout import Hub
 from feeds.normalize import Normalizer
+from resolvers.errors import graphql_errors
+from schema.visibility import EVERYTHING, Visibility
 
 
 @dataclass
@@ -23,9 +28,20 @@ class GraphQLContext:
     hub: Hub
     client_queue: int
     slow_client_seconds: float
-    # Sports the caller may see ("*" for all); subscriptions that share a document share it only
-    # with callers who see the same data.
-    sports: frozenset[str] = frozenset({"*"})
+    access: AccessControl
+    # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
+    # by connection_init. Subscriptions that share a document share it only with callers who
+    # see the same data (`visibility`).
+    principal: Principal | None = None
+    visibility: Visibility = EVERYTHING
     connection_params: dict[str, Any] = field(default_factory=dict)
     # The bearer credential from the Authorization header or the connection_init payload.
     authorization: str | None = None
+
+    def require(self, scope: str) -> Principal:
+        """The caller, admitted to `scope`; raises the contract's refusals as GraphQL errors."""
+        with graphql_errors():
+            if self.principal is None:
+                raise Unauthenticated("a bearer token is required")
+            self.access.admit(self.principal, scope)
+        return self.principal

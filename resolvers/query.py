@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types import Info
 
-from feeds.queries import EventQuery, find_events, sport_and_league_filter
+from feeds.queries import EventQuery, find_events, sport_and_league_filter, visible_event
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
 from schema.errors import InvalidRequest
@@ -30,6 +30,7 @@ class Query:
         offset: int = 0,
     ) -> list[EventGQL]:
         context = info.context
+        context.require("odds:read")
         with graphql_errors():
             if not 1 <= limit <= MAX_PAGE or offset < 0:
                 raise InvalidRequest(f"limit must be 1-{MAX_PAGE} and offset at least 0")
@@ -41,17 +42,24 @@ class Query:
                 status=context.normalizer.status(status) if status else None,
                 limit=limit,
                 offset=offset,
+                visibility=context.visibility,
             )
             events, _ = find_events(context.book, query)
         return events_gql(events)
 
     @strawberry.field(description="One event of the live book, or null.")
     def event(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> EventGQL | None:
-        event = info.context.book.event(str(id))
-        return None if event is None else event_gql(event)
+        context = info.context
+        context.require("odds:read")
+        event = context.book.event(str(id))
+        if event is None:
+            return None
+        with graphql_errors():
+            return event_gql(visible_event(event, context.visibility))
 
     @strawberry.field(description="Every source the book has heard from, with its health.")
     def sources(self, info: Info[GraphQLContext, None]) -> list[SourceGQL]:
+        info.context.require("odds:read")
         book = info.context.book
         return [
             SourceGQL(

@@ -40,8 +40,9 @@ class Subscription:
         markets: list[str] | None = None,
     ) -> AsyncGenerator[OddsDeltaGQL, None]:
         context = info.context
+        context.require("odds:read")
         with graphql_errors():
-            selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets)
+            selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets, context.visibility)
         outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, _conflated)
         if isinstance(context.request, WebSocket):
             SlowClientGuard(outbox, context.request)

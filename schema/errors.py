@@ -26,3 +26,7 @@ class InvalidOdds(InvalidRequest):
 
 class NotFound(OddsgateError):
     code = "NOT_FOUND"
+
+
+class Forbidden(OddsgateError):
+    code = "FORBIDDEN"

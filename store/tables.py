@@ -57,3 +57,20 @@ class OddsChangeRow(SQLModel, table=True):
     flags: list[str] | None = Field(default=None, sa_column=Column(JSON))
     method: str = Field(max_length=64)
     method_version: int
+
+
+class TokenRow(SQLModel, table=True):
+    """A token issued by `oddsgate token create`, or only a revocation (a jti minted elsewhere)."""
+
+    __tablename__ = "tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    sub: str | None = Field(default=None, max_length=200)
+    scopes: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    sports: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    region: str | None = Field(default=None, max_length=8)
+    age_verified: bool | None = None
+    rate_limit: str | None = Field(default=None, max_length=64)
+    issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +16,8 @@ import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
+from auth.principal import SCOPES
+from gateway.access import token_service
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.settings import Settings
@@ -57,6 +61,7 @@ class RunningGateway:
     url: str
     app: Starlette
     client: httpx.AsyncClient
+    token: str = ""
 
     @property
     def services(self) -> Services:
@@ -71,6 +76,9 @@ def gateway_settings(database_url: str, **overrides: object) -> Settings:
         "audit_interval": 0.05,
         "sweep_interval": 0.1,
         "log_level": "warning",
+        # Tests that are not about rate limits must never meet one.
+        "default_rate_limit": "1000000/minute",
+        "ws_message_rate": "100000/second",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -92,11 +100,28 @@ async def start_gateway(settings: Settings) -> tuple[uvicorn.Server, asyncio.Tas
     return server, task, app, f"http://127.0.0.1:{port}"
 
 
+def mint(settings: Settings, *scopes: str, **claims: Any) -> str:
+    """A real signed token for these settings (every scope when none is named)."""
+    token, _ = token_service(settings).issue(claims.pop("sub", "tests"), scopes or sorted(SCOPES - {"admin"}), **claims)
+    return token
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[RunningGateway]:
+    """The gateway under a real uvicorn on a free port; its client carries a token with every scope."""
+    server, task, app, url = await start_gateway(settings)
+    token = mint(settings)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as client:
+            yield RunningGateway(url, app, client, token)
+    finally:
+        server.should_exit = True
+        await task
+
+
 @pytest.fixture
 async def gateway(sqlite_url: str) -> AsyncIterator[RunningGateway]:
-    """The gateway under a real uvicorn on a free port, SQLite in a temp dir, demo feed off."""
-    server, task, app, url = await start_gateway(gateway_settings(sqlite_url))
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield RunningGateway(url, app, client)
-    server.should_exit = True
-    await task
+    """`serving` with SQLite in a temp dir and the demo feed off."""
+    async with serving(gateway_settings(sqlite_url)) as running:
+        yield running

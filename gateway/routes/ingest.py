@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.access import authorize
 from gateway.errors import error_body
 from gateway.responses import json_response
-from gateway.security import authorize
 from gateway.services import Services
 from schema.errors import OddsgateError
 

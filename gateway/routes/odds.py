@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter
+from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter, visible_event
 from gateway import params
+from gateway.access import authorize
 from gateway.responses import json_response
-from gateway.security import authorize
 from gateway.services import Services
 from schema import SCHEMA_VERSION
 from schema.errors import InvalidRequest, NotFound
@@ -43,7 +43,7 @@ def _market_types(services: Services, names: list[str] | None) -> frozenset[Mark
 
 
 async def list_odds(request: Request) -> Response:
-    await authorize(request, "odds:read")
+    principal = await authorize(request, "odds:read")
     services = _services(request)
     q = request.query_params
     sport, league = sport_and_league_filter(services.normalizer, params.text(q, "sport"), params.text(q, "league"))
@@ -58,6 +58,7 @@ async def list_odds(request: Request) -> Response:
         live=params.boolean(q, "live"),
         limit=params.integer(q, "limit", 100, 1, MAX_PAGE),
         offset=params.integer(q, "offset", 0, 0, 1_000_000),
+        visibility=services.access.visibility(principal),
     )
     fmt = _format(request)
     events, total = find_events(services.book, query)
@@ -71,25 +72,27 @@ async def list_odds(request: Request) -> Response:
 
 
 async def get_event(request: Request) -> Response:
-    await authorize(request, "odds:read")
+    principal = await authorize(request, "odds:read")
     services = _services(request)
     event_id = request.path_params["event_id"]
     event = services.book.event(event_id)
     if event is None:
         raise NotFound(f"no event {event_id!r} in the live book")
+    event = visible_event(event, services.access.visibility(principal))
     if (markets := params.csv(request.query_params, "markets")) is not None:
         event = only_markets(event, _market_types(services, markets) or ())
     return json_response({"schema_version": SCHEMA_VERSION, "data": event_json(event, _format(request))})
 
 
 async def event_history(request: Request) -> Response:
-    await authorize(request, "odds:read")
+    principal = await authorize(request, "odds:read")
     services = _services(request)
     event_id = request.path_params["event_id"]
     at = params.timestamp(request.query_params, "at") or datetime.now(UTC)
     event = await services.audit.event_at(event_id, at)
     if event is None:
         raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")
+    event = visible_event(event, services.access.visibility(principal))
     if (market := params.text(request.query_params, "market")) is not None:
         wanted = market if ":" in market else services.normalizer.market_type(market)
         event = only_markets(event, [wanted])

@@ -26,25 +26,40 @@ def serving(tmp_path: Path, **env: str) -> AbstractContextManager[str]:
     return gateway_process(tmp_path, "served", **env)
 
 
+def token(tmp_path: Path, *args: str) -> str:
+    """`oddsgate token create ...` against the served database, as an operator runs it."""
+    env = {**os.environ, "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'served.db'}"}
+    done = subprocess.run(
+        oddsgate("token", "create", *args), cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_serve_with_the_demo_feed_serves_live_odds(tmp_path: Path) -> None:
     with serving(tmp_path, ODDSGATE_DEMO_FEED="1", ODDSGATE_DEMO_RATE="200", ODDSGATE_DEMO_SEED="3") as url:
+        headers = {"Authorization": f"Bearer {token(tmp_path, '--sub', 'cli-test', '--scope', 'odds:read')}"}
+        assert httpx.get(f"{url}/api/v2/odds", timeout=5).status_code == 401
         deadline = time.monotonic() + 20
         events: list[dict[str, object]] = []
         while time.monotonic() < deadline and len(events) < 30:
             time.sleep(0.5)
-            events = httpx.get(f"{url}/api/v2/odds?limit=500", timeout=5).json()["data"]
+            events = httpx.get(f"{url}/api/v2/odds?limit=500", headers=headers, timeout=5).json()["data"]
         assert len(events) >= 30
         sports = {e["sport"] for e in events}
         assert {"football", "american_football", "basketball", "tennis", "ice_hockey"} <= sports
-        sources = httpx.get(f"{url}/api/v2/sources", timeout=5).json()["data"]
+        sources = httpx.get(f"{url}/api/v2/sources", headers=headers, timeout=5).json()["data"]
         assert len(sources) >= 3
         assert httpx.get(f"{url}/ready", timeout=5).status_code == 200
 
 
 def test_replay_feeds_a_recorded_file_to_a_gateway(tmp_path: Path) -> None:
     with serving(tmp_path, ODDSGATE_DEMO_FEED="0") as url:
+        feeder = token(tmp_path, "--sub", "replay", "--scope", "odds:ingest", "--scope", "odds:read")
         done = subprocess.run(
-            oddsgate("replay", str(REPO / "examples" / "replay.jsonl"), "--url", url, "--speed", "0"),
+            oddsgate(
+                "replay", str(REPO / "examples" / "replay.jsonl"), "--url", url, "--speed", "0", "--token", feeder
+            ),
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -53,7 +68,7 @@ def test_replay_feeds_a_recorded_file_to_a_gateway(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "0 failed" in done.stderr
         assert " 0 rejected" in done.stderr
-        data = httpx.get(f"{url}/api/v2/odds?limit=500", timeout=5).json()
+        data = httpx.get(f"{url}/api/v2/odds?limit=500", headers={"Authorization": f"Bearer {feeder}"}).json()
         assert data["pagination"]["total"] >= 30
 
 

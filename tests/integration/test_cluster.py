@@ -12,11 +12,26 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from gateway.settings import Settings
+from tests.conftest import mint
 from tests.integration.payloads import batch, update
 from tests.support.servers import RedisProcess, gateway_process
 
 pytestmark = pytest.mark.e2e
 EVENT = "49ers-ravens-2026-03-23"
+SECRET = "cluster-test-secret-with-at-least-32-characters"
+TOKEN = mint(Settings(jwt_secret=SECRET))
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def environment(redis: RedisProcess, snapshot_interval: str) -> dict[str, str]:
+    return {
+        "ODDSGATE_REDIS_URL": redis.url,
+        "ODDSGATE_DEMO_FEED": "0",
+        "ODDSGATE_SNAPSHOT_INTERVAL": snapshot_interval,
+        "ODDSGATE_JWT_SECRET": SECRET,
+        "ODDSGATE_DEFAULT_RATE_LIMIT": "100000/minute",
+    }
 
 
 async def ingest(client: httpx.AsyncClient, url: str, home: float) -> dict[str, Any]:
@@ -34,13 +49,13 @@ def prices(count: int) -> list[float]:
 async def test_a_subscriber_on_another_process_gets_every_delta_through_a_redis_restart(tmp_path: Path) -> None:
     redis = RedisProcess()
     redis.start()
-    common = {"ODDSGATE_REDIS_URL": redis.url, "ODDSGATE_DEMO_FEED": "0", "ODDSGATE_SNAPSHOT_INTERVAL": "0.2"}
+    common = environment(redis, "0.2")
     try:
         with (
             gateway_process(tmp_path, "ingest", ODDSGATE_PARTITIONS="all", **common) as writer,
             gateway_process(tmp_path, "reader", ODDSGATE_PARTITIONS="none", **common) as reader,
         ):
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
                 series = prices(120)
                 for home in series[:20]:
                     await ingest(client, writer, home)
@@ -51,6 +66,7 @@ async def test_a_subscriber_on_another_process_gets_every_delta_through_a_redis_
 
                 socket_url = reader.replace("http://", "ws://") + "/ws"
                 async with connect(socket_url) as socket:
+                    await socket.send(orjson.dumps({"action": "auth", "token": TOKEN}))
                     await socket.send(
                         orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"], "include_history": True})
                     )
@@ -89,10 +105,10 @@ async def test_a_subscriber_on_another_process_gets_every_delta_through_a_redis_
 async def test_a_process_that_starts_later_loads_the_book_from_redis(tmp_path: Path) -> None:
     redis = RedisProcess()
     redis.start()
-    common = {"ODDSGATE_REDIS_URL": redis.url, "ODDSGATE_DEMO_FEED": "0", "ODDSGATE_SNAPSHOT_INTERVAL": "0.1"}
+    common = environment(redis, "0.1")
     try:
         with gateway_process(tmp_path, "ingest", ODDSGATE_PARTITIONS="all", **common) as writer:
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
                 for home in prices(5):
                     await ingest(client, writer, home)
                 await asyncio.sleep(0.5)

@@ -48,11 +48,17 @@ def ws_url(gateway: RunningGateway, path: str) -> str:
     return gateway.url.replace("http://", "ws://") + path
 
 
+def transport_for(gateway: RunningGateway, token: str | None = None) -> WebsocketsTransport:
+    return WebsocketsTransport(
+        url=ws_url(gateway, "/graphql"),
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"authorization": f"Bearer {token or gateway.token}"},
+    )
+
+
 @pytest.fixture
 async def session(gateway: RunningGateway) -> AsyncIterator[Any]:
-    transport = WebsocketsTransport(
-        url=ws_url(gateway, "/graphql"), subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]
-    )
+    transport = transport_for(gateway)
     async with Client(transport=transport, fetch_schema_from_transport=False) as client_session:
         yield client_session
 
@@ -130,10 +136,7 @@ async def test_subscription_yields_deltas_with_seq(gateway: RunningGateway, sess
 
 
 async def test_cohort_members_each_get_their_own_operation_id(gateway: RunningGateway) -> None:
-    transports = [
-        WebsocketsTransport(url=ws_url(gateway, "/graphql"), subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
-        for _ in range(3)
-    ]
+    transports = [transport_for(gateway) for _ in range(3)]
     clients = [Client(transport=t, fetch_schema_from_transport=False) for t in transports]
     sessions = [await c.connect_async() for c in clients]  # type: ignore[no-untyped-call]
     try:
@@ -192,7 +195,7 @@ async def test_connection_init_payload_is_checked(gateway: RunningGateway) -> No
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4403
+    assert closed.value.rcvd.code == 4401  # no usable credential: unauthenticated
 
 
 async def test_times_are_utc_with_z(gateway: RunningGateway) -> None:

@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from feeds.consensus import METHOD, METHOD_VERSION
 from store.migrate import upgrade_async
-from tests.conftest import RunningGateway, create_database, gateway_settings, start_gateway
+from tests.conftest import RunningGateway, create_database, gateway_settings, serving
 from tests.integration.payloads import batch, update
 
 EVENT = "49ers-ravens-2026-03-23"
@@ -24,11 +23,8 @@ async def any_db_gateway(request: pytest.FixtureRequest, sqlite_url: str) -> Asy
     url = (
         sqlite_url if request.param == "sqlite" else await create_database(request.getfixturevalue("postgres_cluster"))
     )
-    server, task, app, base = await start_gateway(gateway_settings(url))
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        yield RunningGateway(base, app, client)
-    server.should_exit = True
-    await task
+    async with serving(gateway_settings(url)) as running:
+        yield running
 
 
 async def _settle(gateway: RunningGateway) -> datetime:
@@ -129,5 +125,5 @@ async def test_migrations_build_an_empty_database_of_either_kind(sqlite_url: str
             tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
             version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
         await engine.dispose()
-        assert {"events", "odds_changes", "alembic_version"} <= tables
-        assert version == "0001"
+        assert {"events", "odds_changes", "tokens", "alembic_version"} <= tables
+        assert version == "0002"

@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import RunningGateway, gateway_settings, start_gateway
+from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, now_iso, update
 
 EVENT = "49ers-ravens-2026-03-23"
@@ -29,8 +28,12 @@ async def ingest(gateway: RunningGateway, *updates: dict[str, Any]) -> None:
 
 
 @asynccontextmanager
-async def partner(gateway: RunningGateway, **options: Any) -> AsyncIterator[ClientConnection]:
+async def partner(gateway: RunningGateway, token: str | None = None, **options: Any) -> AsyncIterator[ClientConnection]:
+    """A /ws client, authenticated with `token` (the gateway's all-scope token by default)."""
     async with connect(gateway.url.replace("http://", "ws://") + "/ws", **options) as socket:
+        await send(socket, action="auth", token=token or gateway.token)
+        reply = await receive(socket)
+        assert reply["event"] == "authenticated", reply
         yield socket
 
 
@@ -52,8 +55,6 @@ async def receive_n(socket: ClientConnection, count: int) -> list[dict[str, Any]
 
 async def test_subscribe_to_an_event_channel_and_get_deltas_with_seq(gateway: RunningGateway) -> None:
     async with partner(gateway) as socket:
-        await send(socket, action="auth", token="any")
-        assert (await receive(socket))["event"] == "authenticated"
         await send(socket, action="subscribe", channels=[f"event.{EVENT}"])
         assert await receive(socket) == {"event": "subscribed", "channels": [f"event.{EVENT}"]}
         await ingest(gateway, update(1.85, 2.10), update(1.75, 2.2, home_team="Chiefs", away_team="Bills"))
@@ -133,22 +134,16 @@ async def test_since_for_an_event_outside_the_channels_sends_nothing_of_it(gatew
 
 
 async def test_resume_beyond_the_history_gets_a_fresh_snapshot_marked_reset(sqlite_url: str) -> None:
-    server, task, app, url = await start_gateway(gateway_settings(sqlite_url, history_size=2))
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            gateway = RunningGateway(url, app, client)
-            for step in range(5):
-                await ingest(gateway, update(1.85 - step / 100, 2.10))
-            async with partner(gateway) as socket:
-                await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 1})
-                await receive(socket)
-                snapshot = await receive(socket)
-                await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 3})
-                await receive(socket)
-                replay = await receive_n(socket, 2)
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(gateway_settings(sqlite_url, history_size=2)) as gateway:
+        for step in range(5):
+            await ingest(gateway, update(1.85 - step / 100, 2.10))
+        async with partner(gateway) as socket:
+            await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 1})
+            await receive(socket)
+            snapshot = await receive(socket)
+            await send(socket, action="subscribe", channels=[f"event.{EVENT}"], since={EVENT: 3})
+            await receive(socket)
+            replay = await receive_n(socket, 2)
     assert (snapshot["event"], snapshot["reset"], snapshot["seq"]) == ("snapshot", True, 5)
     assert snapshot["data"]["markets"][0]["outcomes"][0]["odds"]["decimal"] == 1.81
     assert [d["seq"] for d in replay] == [4, 5]
@@ -184,14 +179,9 @@ async def test_a_conflated_channel_never_sends_an_events_seq_backwards(gateway: 
 
 
 async def test_heartbeats_at_the_configured_interval(sqlite_url: str) -> None:
-    server, task, _app, url = await start_gateway(gateway_settings(sqlite_url, ws_heartbeat=0.2))
-    try:
-        async with connect(url.replace("http://", "ws://") + "/ws") as socket:
-            async with asyncio.timeout(2):
-                beats = [orjson.loads(await socket.recv()) for _ in range(3)]
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(gateway_settings(sqlite_url, ws_heartbeat=0.2)) as gateway, partner(gateway) as socket:
+        async with asyncio.timeout(2):
+            beats = [orjson.loads(await socket.recv()) for _ in range(3)]
     assert [b["event"] for b in beats] == ["heartbeat"] * 3
 
 
@@ -266,9 +256,14 @@ class RawClient:
     async def send(self, **message: Any) -> None:
         payload = orjson.dumps(message)
         mask = os.urandom(4)
-        assert len(payload) < 126
+        assert len(payload) < 2**16
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        size = (
+            bytes([0x80 | len(payload)])
+            if len(payload) < 126
+            else bytes([0x80 | 126]) + struct.pack("!H", len(payload))
+        )
+        self.writer.write(bytes([0x81]) + size + mask + masked)
         await self.writer.drain()
 
     async def frame(self) -> tuple[int, bytes]:
@@ -291,41 +286,36 @@ class RawClient:
 
 async def test_a_client_that_stops_reading_is_conflated_then_closed(sqlite_url: str) -> None:
     settings = gateway_settings(sqlite_url, client_queue=64, slow_client_seconds=0.5)
-    server, task, app, url = await start_gateway(settings)
     stamp = now_iso()
     # Batches smaller than the client queue: a client that reads keeps up without conflation.
     prices = [(1.85, 2.10), (1.90, 2.05)] * 30
     rounds = 80
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            gateway = RunningGateway(url, app, client)
-            slow = await RawClient.connect(int(url.rsplit(":", 1)[1]), "/ws")
-            await slow.send(action="subscribe", channels=["odds.nfl"])
-            async with partner(gateway, max_queue=None) as healthy:
-                await send(healthy, action="subscribe", channels=["odds.nfl"])
-                await receive(healthy)
+    async with serving(settings) as gateway:
+        slow = await RawClient.connect(int(gateway.url.rsplit(":", 1)[1]), "/ws")
+        await slow.send(action="auth", token=mint(settings))
+        await slow.send(action="subscribe", channels=["odds.nfl"])
+        async with partner(gateway, max_queue=None) as healthy:
+            await send(healthy, action="subscribe", channels=["odds.nfl"])
+            await receive(healthy)
 
-                async def read_healthy() -> int:
-                    last = 0
-                    while last < rounds * len(prices):
-                        last = orjson.loads(await healthy.recv()).get("seq", last)
-                    return last
+            async def read_healthy() -> int:
+                last = 0
+                while last < rounds * len(prices):
+                    last = orjson.loads(await healthy.recv()).get("seq", last)
+                return last
 
-                reader = asyncio.ensure_future(read_healthy())
-                # The slow client reads nothing from here on: its socket buffers fill, then its outbox.
-                for round_ in range(rounds):
-                    await ingest(gateway, *(update(home, away, timestamp=stamp) for home, away in prices))
-                    if round_ == rounds - 2:
-                        # Long enough behind for the slow client's conflation to run out of patience.
-                        await asyncio.sleep(0.6)
-                # The slow client now reads again: it finds the bounded backlog, then the close.
-                async with asyncio.timeout(10):
-                    code = await slow.close_code()
-                slow.writer.close()
-                async with asyncio.timeout(20):
-                    last_seen = await reader
-    finally:
-        server.should_exit = True
-        await task
+            reader = asyncio.ensure_future(read_healthy())
+            # The slow client reads nothing from here on: its socket buffers fill, then its outbox.
+            for round_ in range(rounds):
+                await ingest(gateway, *(update(home, away, timestamp=stamp) for home, away in prices))
+                if round_ == rounds - 2:
+                    # Long enough behind for the slow client's conflation to run out of patience.
+                    await asyncio.sleep(0.6)
+            # The slow client now reads again: it finds the bounded backlog, then the close.
+            async with asyncio.timeout(10):
+                code = await slow.close_code()
+            slow.writer.close()
+            async with asyncio.timeout(20):
+                last_seen = await reader
     assert last_seen == rounds * len(prices)  # the healthy client kept up to the latest delta
     assert code == 4008

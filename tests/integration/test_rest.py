@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import orjson
 
-from tests.conftest import RunningGateway, gateway_settings, start_gateway
+from tests.conftest import RunningGateway, gateway_settings, serving
 from tests.integration.payloads import batch, now_iso, update
 
 EVENT = "49ers-ravens-2026-03-23"
@@ -290,19 +289,15 @@ async def test_operations_endpoints(gateway: RunningGateway) -> None:
 
 
 async def test_ready_fails_when_every_source_has_gone_silent(sqlite_url: str) -> None:
-    server, task, _app, url = await start_gateway(gateway_settings(sqlite_url, source_down_after=0.3))
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            assert (await client.get("/ready")).status_code == 200
-            await client.post("/api/v2/ingest", json=batch("a", update()))
-            assert (await client.get("/ready")).status_code == 200
-            await asyncio.sleep(0.8)
-            reply = await client.get("/ready")
-            assert reply.status_code == 503
-            assert reply.json()["status"] == "unavailable"
-            assert reply.json()["checks"]["feeds"] == {"ok": False, "sources_up": 0, "sources_down": 1}
-            sources = (await client.get("/api/v2/sources")).json()["data"]
-            assert [(s["source"], s["up"]) for s in sources] == [("a", False)]
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(gateway_settings(sqlite_url, source_down_after=0.3)) as gateway:
+        client = gateway.client
+        assert (await client.get("/ready")).status_code == 200
+        await client.post("/api/v2/ingest", json=batch("a", update()))
+        assert (await client.get("/ready")).status_code == 200
+        await asyncio.sleep(0.8)
+        reply = await client.get("/ready")
+        assert reply.status_code == 503
+        assert reply.json()["status"] == "unavailable"
+        assert reply.json()["checks"]["feeds"] == {"ok": False, "sources_up": 0, "sources_down": 1}
+        sources = (await client.get("/api/v2/sources")).json()["data"]
+        assert [(s["source"], s["up"]) for s in sources] == [("a", False)]

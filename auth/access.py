@@ -1,0 +1,91 @@
+"""Every access decision in one place: who the caller is, what they may do and see, and at what rate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from auth.errors import Unauthenticated
+from auth.jurisdictions import Jurisdictions
+from auth.principal import ALL_SPORTS, Principal
+from auth.ratelimit import RateLimiter, RateState
+from auth.tokens import TokenService, bearer
+from schema.visibility import Visibility
+
+# Scopes that show odds: gated by the caller's region and, where it says so, age verification.
+VIEWING = frozenset({"odds:read", "insights:read"})
+BETTING = frozenset({"bets:place"})
+
+SportResolver = Callable[[str], tuple[str, str] | None]
+MarketResolver = Callable[[str], str | None]
+
+
+class AccessControl:
+    def __init__(
+        self,
+        tokens: TokenService,
+        limiter: RateLimiter,
+        jurisdictions: Jurisdictions,
+        resolve_sport: SportResolver,
+        resolve_market: MarketResolver,
+    ):
+        self.tokens = tokens
+        self.limiter = limiter
+        self.jurisdictions = jurisdictions
+        self.resolve_sport = resolve_sport
+        self.resolve_market = resolve_market
+        # Refreshed from the database by the gateway; checked on every authentication.
+        self.revoked: frozenset[str] = frozenset()
+        self._visibility: dict[tuple[frozenset[str], str | None], Visibility] = {}
+
+    def authenticate(self, token: str) -> Principal:
+        principal = self.tokens.verify(token)
+        if principal.jti is not None and principal.jti in self.revoked:
+            raise Unauthenticated("this token has been revoked")
+        return principal
+
+    def authenticate_header(self, header: str | None) -> Principal:
+        return self.authenticate(bearer(header))
+
+    async def charge(self, principal: Principal, cost: int = 1) -> RateState:
+        return await self.limiter.charge(principal, cost)
+
+    def admit(self, principal: Principal, scope: str) -> None:
+        """Raises FORBIDDEN without the scope, REGION_BLOCKED or AGE_VERIFICATION_REQUIRED where the
+        caller's region says so."""
+        principal.require(scope)
+        if scope in BETTING:
+            self.jurisdictions.check_betting(principal)
+        elif scope in VIEWING:
+            self.jurisdictions.check_view(principal)
+
+    def visibility(self, principal: Principal) -> Visibility:
+        """The token's sports, narrowed by its region's sports and markets."""
+        key = (principal.sports, principal.region)
+        found = self._visibility.get(key)
+        if found is None:
+            rules = self.jurisdictions.rules(principal.region)
+            sports = None if principal.all_sports else self._pairs(principal.sports)
+            if rules.sports is not None:
+                allowed = self._pairs(rules.sports)
+                sports = allowed if sports is None else _intersect(sports, allowed)
+            markets = None
+            if rules.markets is not None:
+                markets = frozenset(m for m in (self.resolve_market(n) for n in rules.markets) if m is not None)
+            found = self._visibility[key] = Visibility(sports, markets)
+        return found
+
+    def _pairs(self, names: Iterable[str]) -> frozenset[tuple[str, str]]:
+        if ALL_SPORTS in names:
+            raise ValueError("'*' is every sport, not a list of them")
+        return frozenset(p for p in (self.resolve_sport(n) for n in names) if p is not None)
+
+
+def _intersect(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    both: set[tuple[str, str]] = set()
+    for sport, league in a:
+        for other_sport, other_league in b:
+            if sport != other_sport:
+                continue
+            if not league or not other_league or league == other_league:
+                both.add((sport, league or other_league))
+    return frozenset(both)

@@ -1,0 +1,93 @@
+"""Builds the access layer from settings, and gives routes and sockets one way to ask it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth.access import AccessControl
+from auth.jurisdictions import Jurisdictions
+from auth.principal import Principal
+from auth.ratelimit import RateLimiter, RateState
+from auth.tokens import TokenConfig, TokenService, load_key_set
+from feeds.normalize import Normalizer
+from gateway.settings import Settings
+from schema.errors import OddsgateError
+
+log = logging.getLogger(__name__)
+
+
+def token_service(settings: Settings) -> TokenService:
+    keys, active = load_key_set(settings.jwt_keys) if settings.jwt_keys else ((), None)
+    return TokenService(
+        TokenConfig(
+            algorithm=settings.jwt_algorithm,
+            secret=settings.jwt_secret,
+            keys=keys,
+            active_kid=active,
+            leeway=settings.jwt_leeway,
+            max_ttl=timedelta(seconds=settings.jwt_max_ttl),
+        )
+    )
+
+
+def build_access(settings: Settings, normalizer: Normalizer) -> AccessControl:
+    def resolve_sport(name: str) -> tuple[str, str] | None:
+        try:
+            return normalizer.sport_and_league(name, None)
+        except OddsgateError:
+            log.warning("a token or jurisdiction names the unknown sport %r: it grants nothing", name)
+            return None
+
+    def resolve_market(name: str) -> str | None:
+        try:
+            return normalizer.market_type(name).value
+        except OddsgateError:
+            log.warning("a jurisdiction names the unknown market %r", name)
+            return None
+
+    return AccessControl(
+        token_service(settings),
+        RateLimiter(settings.redis_url, settings.default_rate_limit),
+        Jurisdictions.load(settings.jurisdictions_file),
+        resolve_sport,
+        resolve_market,
+    )
+
+
+async def authorize(connection: HTTPConnection, scope: str) -> Principal:
+    """The caller of an HTTP request, charged one unit of its rate and admitted to `scope`; raises
+    401, 429, 403 or 451 in the contract's shape. The rate state is kept for the response headers."""
+    access: AccessControl = connection.app.state.services.access
+    principal = access.authenticate_header(connection.headers.get("authorization"))
+    connection.state.rate = await access.charge(principal)
+    access.admit(principal, scope)
+    return principal
+
+
+class RateLimitHeaders:
+    """`RateLimit-Policy` and `RateLimit` on every response of a request that was charged."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rate = scope.get("state", {}).get("rate")
+                if isinstance(rate, RateState):
+                    headers = MutableHeaders(scope=message)
+                    for name, value in rate.headers().items():
+                        if name not in headers:
+                            headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
