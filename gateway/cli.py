@@ -54,6 +54,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.serving import uvicorn_options
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -67,13 +68,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Each delta makes short-lived objects by the thousand; the default gen-0 threshold (700) runs
     # a collection every few deltas and a full one often enough to stall the loop for ~0.1 s.
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws="websockets-sansio",
-    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **uvicorn_options(settings))
     return 0
 
 

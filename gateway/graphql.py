@@ -146,7 +146,12 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
 
     def __init__(self, settings: Settings):
         super().__init__(
-            build_schema(settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens),
+            build_schema(
+                settings.graphql_max_depth,
+                settings.graphql_max_aliases,
+                settings.graphql_max_tokens,
+                production=settings.environment == "production",
+            ),
             graphql_ide=None,
             # graphql-ws (the legacy protocol) lets a client skip connection_init: never offered.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),

@@ -81,6 +81,10 @@ def parse_channel(services: Services, name: object, conflate_ms: int, visibility
     raise InvalidRequest(f"unknown channel {name!r}: use odds.{{sport}}, odds.{{sport}}.{{market}} or event.{{id}}")
 
 
+class TooManyChannels(InvalidRequest):
+    """Closes the connection: a client that asks for more is misconfigured or abusive."""
+
+
 class PartnerConnection:
     """One `/ws` client: its channels, its outbox, and the hub listener that feeds them."""
 
@@ -197,7 +201,7 @@ class PartnerConnection:
         added = [parse_channel(self.services, name, conflate_ms, self.visibility) for name in names]
         limit = self.services.settings.ws_max_subscriptions
         if len(self.channels.keys() | set(names)) > limit:
-            raise InvalidRequest(f"at most {limit} channels per connection")
+            raise TooManyChannels(f"at most {limit} channels per connection")
         for channel in added:
             self.channels[channel.name] = channel
         self._register()
@@ -323,12 +327,16 @@ class PartnerConnection:
                     self.close(CLOSE_RATE, f"more than {self.services.settings.ws_message_rate} messages")
                     return
                 try:
-                    if self.principal is not None:
-                        await access.charge(self.principal)
+                    # Every message is charged to the token, the one that authenticates included.
+                    charged = self.principal
+                    if charged is not None:
+                        await access.charge(charged)
                     message = orjson.loads(received.get("text") or received.get("bytes") or b"")
                     if not isinstance(message, dict):
                         raise InvalidRequest("messages are JSON objects with an 'action'")
                     self.handle(message)
+                    if charged is None and self.principal is not None:
+                        await access.charge(self.principal)
                 except orjson.JSONDecodeError:
                     self._error("INVALID_REQUEST", "message is not valid JSON")
                 except Unauthenticated as exc:
@@ -341,6 +349,10 @@ class PartnerConnection:
                         self.close(CLOSE_FORBIDDEN, exc.message)
                         return
                     self._error(exc.code, exc.message)
+                except TooManyChannels as exc:
+                    self._error(exc.code, exc.message)
+                    self.close(CLOSE_RATE, exc.message)
+                    return
                 except RateLimited as exc:
                     self.send({"event": "error", "error": {"code": exc.code, "message": exc.message, **exc.details}})
                 except OddsgateError as exc:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.scalar import ScalarDefinition
 
 from resolvers.query import Query
 from resolvers.subscription import Subscription
+from schema.errors import OddsgateError
 
 
 def _utc_text(value: datetime) -> str:
@@ -30,17 +39,28 @@ DATETIME = ScalarDefinition(
 )
 
 
-def build_schema(max_depth: int, max_aliases: int, max_tokens: int) -> strawberry.Schema:
+def _unexpected(error: GraphQLError) -> bool:
+    """Errors from a bug (an exception no rule raised) are masked; ours carry a code and stay."""
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, OddsgateError))
+
+
+def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: bool = False) -> strawberry.Schema:
     # Factories, not instances: strawberry keeps per-operation state on an extension object.
+    extensions: list[Any] = [
+        partial(QueryDepthLimiter, max_depth=max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
+        partial(MaskErrors, should_mask_error=_unexpected, error_message="internal error; it has been logged"),
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map={datetime: DATETIME}),
-        extensions=[
-            partial(QueryDepthLimiter, max_depth=max_depth),
-            partial(MaxAliasesLimiter, max_alias_count=max_aliases),
-            partial(MaxTokensLimiter, max_token_count=max_tokens),
-        ],
+        # Batching stays off: one HTTP request is one operation, charged once.
+        config=StrawberryConfig(scalar_map={datetime: DATETIME}, disable_field_suggestions=production),
+        extensions=extensions,
     )
 
 

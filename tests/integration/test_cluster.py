@@ -121,3 +121,21 @@ async def test_a_process_that_starts_later_loads_the_book_from_redis(tmp_path: P
     [event] = odds["data"]
     assert (event["id"], event["seq"]) == (EVENT, 5)
     assert event["markets"][0]["outcomes"][0]["odds"]["decimal"] == prices(5)[-1]
+
+
+async def test_a_tokens_rate_is_shared_by_every_process_through_redis(tmp_path: Path) -> None:
+    redis = RedisProcess()
+    redis.start()
+    common = environment(redis, "1")
+    token = mint(Settings(jwt_secret=SECRET), "odds:read", rate_limit="5/minute")
+    try:
+        with (
+            gateway_process(tmp_path, "a", **common) as first,
+            gateway_process(tmp_path, "b", ODDSGATE_PARTITIONS="none", **common) as second,
+        ):
+            async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"}) as client:
+                replies = [await client.get(f"{url}/api/v2/odds") for url in (first, second) * 3]
+    finally:
+        redis.stop()
+    assert [r.status_code for r in replies] == [200, 200, 200, 200, 200, 429]
+    assert replies[4].headers["RateLimit"].startswith('"token";r=0;')

@@ -1,0 +1,336 @@
+"""Access over every interface, through a real server: tokens, scopes, sports, regions, limits, sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import websockets
+from jose import jwt
+from websockets.asyncio.client import connect
+
+from gateway.settings import Settings
+from tests.conftest import RunningGateway, gateway_settings, mint, serving
+from tests.integration.payloads import batch, update
+
+NFL_EVENT = "49ers-ravens-2026-03-23"
+NBA_EVENT = "lakers-celtics-2026-03-23"
+
+
+def nba(home: float = 1.90) -> dict[str, Any]:
+    return update(home, 1.95, sport="NBA", league="NBA", home_team="Lakers", away_team="Celtics")
+
+
+def settings_of(gateway: RunningGateway) -> Settings:
+    settings: Settings = gateway.app.state.settings
+    return settings
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def forged(settings: Settings, **changes: Any) -> str:
+    """A token signed with the gateway's secret, with claims changed or removed (value None)."""
+    now = int(datetime.now(UTC).timestamp())
+    claims: dict[str, Any] = {
+        "sub": "forger",
+        "scopes": ["odds:read"],
+        "sports": ["*"],
+        "iss": "oddsgate",
+        "aud": "oddsgate-api",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "forged",
+    }
+    for key, value in changes.items():
+        if value is None:
+            claims.pop(key, None)
+        else:
+            claims[key] = value
+    return str(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
+
+
+def unsigned(claims_token: str) -> str:
+    _, body, _ = claims_token.split(".")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    return f"{header}.{body}."
+
+
+async def test_rest_refuses_every_kind_of_bad_token(gateway: RunningGateway) -> None:
+    settings = settings_of(gateway)
+    good = forged(settings)
+    bad = {
+        "missing": None,
+        "garbage": "not-a-jwt",
+        "expired": forged(settings, iat=1_700_000_000, exp=1_700_000_600),
+        "unsigned": unsigned(good),
+        "wrong audience": forged(settings, aud="someone-else"),
+        "wrong issuer": forged(settings, iss="evil"),
+        "no subject": forged(settings, sub=None),
+        "no expiry": forged(settings, exp=None),
+        "other secret": str(jwt.encode(jwt.get_unverified_claims(good), "x" * 40, algorithm="HS256")),
+    }
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        assert (await client.get("/api/v2/odds", headers=auth(good))).status_code == 200
+        for name, token in bad.items():
+            reply = await client.get("/api/v2/odds", headers=auth(token) if token else {})
+            assert reply.status_code == 401, name
+            assert reply.json()["error"]["code"] == "UNAUTHENTICATED", name
+            assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_revoked_token_is_refused_once_the_list_refreshes(sqlite_url: str) -> None:
+    async with serving(gateway_settings(sqlite_url, revocation_refresh=0.1)) as gateway:
+        token = mint(settings_of(gateway), "odds:read")
+        jti = jwt.get_unverified_claims(token)["jti"]
+        async with httpx.AsyncClient(base_url=gateway.url, headers=auth(token)) as client:
+            assert (await client.get("/api/v2/odds")).status_code == 200
+            await gateway.services.tokens.revoke(jti)
+            await asyncio.sleep(0.4)
+            reply = await client.get("/api/v2/odds")
+    assert reply.status_code == 401
+    assert "revoked" in reply.json()["error"]["message"]
+
+
+async def test_scopes_sports_and_regions_over_rest(gateway: RunningGateway) -> None:
+    await gateway.client.post("/api/v2/ingest", json=batch("a", update(), nba()))
+    settings = settings_of(gateway)
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        reader = auth(mint(settings, "odds:read"))
+        ingest = await client.post("/api/v2/ingest", json=batch("a", update()), headers=reader)
+        assert (ingest.status_code, ingest.json()["error"]["code"]) == (403, "FORBIDDEN")
+
+        nfl_only = auth(mint(settings, "odds:read", sports=["nfl"]))
+        events = (await client.get("/api/v2/odds", headers=nfl_only)).json()["data"]
+        assert [e["id"] for e in events] == [NFL_EVENT]
+        other = await client.get(f"/api/v2/events/{NBA_EVENT}", headers=nfl_only)
+        assert (other.status_code, other.json()["error"]["code"]) == (403, "FORBIDDEN")
+
+        blocked = await client.get("/api/v2/odds", headers=auth(mint(settings, "odds:read", region="US-UT")))
+        assert (blocked.status_code, blocked.json()["error"]["code"]) == (451, "REGION_BLOCKED")
+        minor = await client.get("/api/v2/odds", headers=auth(mint(settings, "odds:read", region="US-NJ")))
+        assert (minor.status_code, minor.json()["error"]["code"]) == (403, "AGE_VERIFICATION_REQUIRED")
+        adult = auth(mint(settings, "odds:read", region="US-NJ", age_verified=True))
+        assert (await client.get("/api/v2/odds", headers=adult)).status_code == 200
+
+        french = auth(mint(settings, "odds:read", region="FR"))
+        await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.91, 1.91, market="spread", line=-3.5)))
+        event = (await client.get(f"/api/v2/events/{NFL_EVENT}", headers=french)).json()["data"]
+        assert [m["type"] for m in event["markets"]] == ["moneyline"]  # no spreads in FR
+
+
+async def test_rate_limit_with_headers_on_every_response(gateway: RunningGateway) -> None:
+    token = mint(settings_of(gateway), "odds:read", rate_limit="3/minute")
+    async with httpx.AsyncClient(base_url=gateway.url, headers=auth(token)) as client:
+        replies = [await client.get("/api/v2/odds") for _ in range(4)]
+    assert [r.status_code for r in replies] == [200, 200, 200, 429]
+    assert replies[0].headers["RateLimit-Policy"] == '"token";q=3;w=60'
+    assert [r.headers["RateLimit"].split(";")[1] for r in replies[:3]] == ["r=2", "r=1", "r=0"]
+    limited = replies[3]
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["RateLimit"].startswith('"token";r=0;')
+
+
+async def test_graphql_over_http_checks_tokens_scopes_and_sports(gateway: RunningGateway) -> None:
+    await gateway.client.post("/api/v2/ingest", json=batch("a", update(), nba()))
+    settings = settings_of(gateway)
+    query = {"query": "{ events { id } }"}
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        missing = await client.post("/graphql", json=query)
+        assert (missing.status_code, missing.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
+        nfl_only = await client.post("/graphql", json=query, headers=auth(mint(settings, "odds:read", sports=["nfl"])))
+        assert nfl_only.json()["data"]["events"] == [{"id": NFL_EVENT}]
+        assert "RateLimit" in nfl_only.headers
+        no_scope = await client.post("/graphql", json=query, headers=auth(mint(settings, "odds:ingest")))
+        assert no_scope.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        blocked = await client.post("/graphql", json=query, headers=auth(mint(settings, "odds:read", region="KP")))
+        assert blocked.json()["errors"][0]["extensions"]["code"] == "REGION_BLOCKED"
+        limited_token = auth(mint(settings, "odds:read", rate_limit="1/minute"))
+        await client.post("/graphql", json=query, headers=limited_token)
+        limited = await client.post("/graphql", json=query, headers=limited_token)
+        assert (limited.status_code, limited.json()["error"]["code"]) == (429, "RATE_LIMITED")
+
+
+async def test_graphql_documents_that_try_to_exhaust_the_server_are_refused(gateway: RunningGateway) -> None:
+    aliases = "{ " + " ".join(f"a{i}: sources {{ name }}" for i in range(1000)) + " }"
+    cycle = "query { events { ...A } } fragment A on Event { markets { ...B } } fragment B on Market { id ...A }"
+    for document in (aliases, cycle):
+        reply = await gateway.client.post("/graphql", json={"query": document})
+        assert reply.status_code < 500
+        assert reply.json()["errors"], document[:60]
+    batched = await gateway.client.post("/graphql", json=[{"query": "{ sources { name } }"}] * 50)
+    assert 400 <= batched.status_code < 500
+
+
+async def test_graphql_depth_limit_counts_exactly(sqlite_url: str) -> None:
+    # Depth counts from 0 at the root field: outcomes is at 2, outcomes.odds.decimal at 4.
+    async with serving(gateway_settings(sqlite_url, graphql_max_depth=3)) as gateway:
+        at_limit = "{ events { markets { outcomes { name } } } }"
+        over_limit = "{ events { markets { outcomes { odds { decimal } } } } }"
+        ok = await gateway.client.post("/graphql", json={"query": at_limit})
+        refused = await gateway.client.post("/graphql", json={"query": over_limit})
+    assert "errors" not in ok.json()
+    assert refused.status_code < 500
+    assert "depth" in refused.json()["errors"][0]["message"]
+
+
+async def test_production_mode_hides_introspection_and_suggestions(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, environment="production", jwt_secret="p" * 40)
+    async with serving(settings) as gateway:
+        schema = await gateway.client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+        typo = await gateway.client.post("/graphql", json={"query": "{ evnts { id } }"})
+    assert "introspection" in schema.json()["errors"][0]["message"].lower()
+    assert "Did you mean" not in typo.json()["errors"][0]["message"]
+
+
+# -- WebSockets ----------------------------------------------------------------------------------
+
+
+def ws(gateway: RunningGateway, path: str) -> str:
+    return gateway.url.replace("http://", "ws://") + path
+
+
+async def read_until_closed(socket: Any, seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        while True:
+            await socket.recv()
+
+
+async def closed_code(socket: Any, seconds: float = 5) -> int:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await read_until_closed(socket, seconds)
+    assert closed.value.rcvd is not None
+    return int(closed.value.rcvd.code)
+
+
+async def graphql_socket(gateway: RunningGateway, token: str | None, **options: Any) -> Any:
+    socket = await connect(ws(gateway, "/graphql"), subprotocols=["graphql-transport-ws"], **options)  # type: ignore[list-item]
+    payload = {} if token is None else {"authorization": f"Bearer {token}"}
+    await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+    return socket
+
+
+async def test_graphql_socket_rules(sqlite_url: str) -> None:
+    settings = gateway_settings(
+        sqlite_url, ws_init_timeout=0.3, ws_max_subscriptions=2, allowed_origins=["https://odds.example"]
+    )
+    async with serving(settings) as gateway:
+        # No connection_init in time.
+        async with connect(ws(gateway, "/graphql"), subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+            assert await closed_code(socket) == 4408
+        # No token, a bad token, a blocked region.
+        for token, code in ((None, 4401), ("not-a-jwt", 4401), (mint(settings, "odds:read", region="KP"), 4403)):
+            socket = await graphql_socket(gateway, token)
+            assert await closed_code(socket) == code
+        # One subscription too many.
+        socket = await graphql_socket(gateway, gateway.token)
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        for op in ("1", "2", "3"):
+            query = {"query": "subscription { oddsUpdated { seq } }"}
+            await socket.send(json.dumps({"id": op, "type": "subscribe", "payload": query}))
+        assert await closed_code(socket) == 4429
+        # An oversized frame.
+        socket = await graphql_socket(gateway, gateway.token)
+        await socket.recv()
+        await socket.send(json.dumps({"type": "ping", "payload": {"x": "y" * 70_000}}))
+        assert await closed_code(socket) == 1009
+        # A page from another site.
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect(ws(gateway, "/graphql"), subprotocols=["graphql-transport-ws"], origin="https://evil.example")  # type: ignore[arg-type,list-item]
+        assert refused.value.response.status_code == 403
+
+
+async def test_graphql_subscription_closes_when_the_token_expires(gateway: RunningGateway) -> None:
+    token = mint(settings_of(gateway), "odds:read", ttl=timedelta(seconds=1.5))
+    socket = await graphql_socket(gateway, token)
+    assert json.loads(await socket.recv())["type"] == "connection_ack"
+    await socket.send(
+        json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "subscription { oddsUpdated { seq } }"}})
+    )
+    assert await closed_code(socket, seconds=5) == 4401
+
+
+async def test_an_nfl_token_never_receives_an_nba_delta(gateway: RunningGateway) -> None:
+    token = mint(settings_of(gateway), "odds:read", sports=["nfl"])
+    socket = await graphql_socket(gateway, token)
+    await socket.recv()
+    query = {"query": "subscription { oddsUpdated { eventId seq } }"}
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+    async with connect(ws(gateway, "/ws")) as partner:
+        await partner.send(json.dumps({"action": "auth", "token": token}))
+        await partner.recv()
+        await partner.send(json.dumps({"action": "subscribe", "channels": ["odds.american_football"]}))
+        await partner.recv()
+        await partner.send(json.dumps({"action": "subscribe", "channels": ["odds.nba"]}))
+        refusal = json.loads(await partner.recv())
+        await asyncio.sleep(0.2)
+        await gateway.client.post("/api/v2/ingest", json=batch("a", nba(), update(), nba(1.80)))
+        college = update(1.5, 2.5, league="NCAAF", home_team="Alabama", away_team="Georgia")
+        await gateway.client.post("/api/v2/ingest", json=batch("a", college, update(1.80, 2.20)))
+        async with asyncio.timeout(5):
+            graphql_seen = [json.loads(await socket.recv())["payload"]["data"]["oddsUpdated"] for _ in range(2)]
+            partner_seen = [json.loads(await partner.recv()) for _ in range(2)]
+    await socket.close()
+    assert refusal["error"]["code"] == "FORBIDDEN"
+    assert [d["eventId"] for d in graphql_seen] == [NFL_EVENT, NFL_EVENT]
+    assert [d["event_id"] for d in partner_seen] == [NFL_EVENT, NFL_EVENT]  # NCAAF is not NFL
+
+
+async def test_partner_socket_rules(sqlite_url: str) -> None:
+    settings = gateway_settings(
+        sqlite_url,
+        ws_init_timeout=0.3,
+        ws_max_subscriptions=2,
+        ws_message_rate="5/second",
+        allowed_origins=["https://odds.example"],
+    )
+    async with serving(settings) as gateway:
+        async with connect(ws(gateway, "/ws")) as socket:
+            assert await closed_code(socket) == 4408
+        async with connect(ws(gateway, "/ws")) as socket:
+            await socket.send(json.dumps({"action": "subscribe", "channels": ["odds.nfl"]}))
+            assert json.loads(await socket.recv())["error"]["code"] == "UNAUTHENTICATED"
+            assert await closed_code(socket) == 4401
+        async with connect(ws(gateway, "/ws"), additional_headers=auth(gateway.token)) as socket:
+            assert json.loads(await socket.recv())["event"] == "authenticated"
+            await socket.send(json.dumps({"action": "subscribe", "channels": ["odds.nfl", "odds.nba", "odds.nhl"]}))
+            assert await closed_code(socket) == 4429
+        async with connect(ws(gateway, "/ws"), additional_headers=auth(gateway.token)) as socket:
+            await socket.recv()
+            for _ in range(7):
+                await socket.send(json.dumps({"action": "ping"}))
+            assert await closed_code(socket) == 4429
+        async with connect(ws(gateway, "/ws"), additional_headers=auth(gateway.token)) as socket:
+            await socket.recv()
+            await socket.send(json.dumps({"action": "ping", "pad": "x" * 70_000}))
+            assert await closed_code(socket) == 1009
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect(ws(gateway, "/ws"), origin="https://evil.example")  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+        token = mint(settings, "odds:read", ttl=timedelta(seconds=1.5))
+        async with connect(ws(gateway, "/ws"), origin="https://odds.example") as socket:  # type: ignore[arg-type]
+            await socket.send(json.dumps({"action": "auth", "token": token}))
+            assert json.loads(await socket.recv())["event"] == "authenticated"
+            assert await closed_code(socket, seconds=5) == 4401
+
+
+async def test_partner_socket_messages_are_charged_to_the_token(gateway: RunningGateway) -> None:
+    token = mint(settings_of(gateway), "odds:read", rate_limit="3/minute")
+    async with connect(ws(gateway, "/ws")) as socket:
+        await socket.send(json.dumps({"action": "auth", "token": token}))
+        await socket.recv()
+        replies = []
+        for _ in range(3):
+            await socket.send(json.dumps({"action": "ping"}))
+            replies.append(orjson.loads(await socket.recv()))
+    assert [r["event"] for r in replies[:2]] == ["pong", "pong"]
+    assert replies[2]["error"]["code"] == "RATE_LIMITED"
+    assert replies[2]["error"]["retry_after"] >= 1
