@@ -37,11 +37,19 @@ class Jurisdictions:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"jurisdictions file {path}: {exc}") from None
+        unknown = set(data) - {"default", "regions"}
+        if unknown:
+            raise ValueError(f"jurisdictions file {path}: unknown tables {', '.join(sorted(unknown))}")
+        listed = data.get("regions", {})
+        if not isinstance(listed, dict):
+            raise ValueError(f"jurisdictions file {path}: [regions] must hold one table per region")
         default = _rules("default", data.get("default", {}), RegionRules("default"), path)
-        regions = {
-            code.upper(): _rules(code.upper(), body, replace(default, region=code.upper()), path)
-            for code, body in data.get("regions", {}).items()
-        }
+        regions: dict[str, RegionRules] = {}
+        # Countries first: a listed subdivision (US-NV) starts from its country's rules, not the default's.
+        for code in sorted(listed, key=lambda c: ("-" in c, c)):
+            region = code.upper()
+            base = regions.get(region.split("-", 1)[0], default) if "-" in region else default
+            regions[region] = _rules(region, listed[code], replace(base, region=region), path)
         return cls(default, regions)
 
     def rules(self, region: str | None) -> RegionRules:
@@ -82,7 +90,8 @@ def _rules(region: str, body: Any, base: RegionRules, path: Path) -> RegionRules
                 raise ValueError(f"jurisdictions file {path}: [{region}] {flag} must be true or false")
             values[flag] = body[flag]
     if "minimum_age" in body:
-        if not isinstance(body["minimum_age"], int) or not 0 < body["minimum_age"] < 100:
+        age = body["minimum_age"]
+        if isinstance(age, bool) or not isinstance(age, int) or not 0 < age < 100:
             raise ValueError(f"jurisdictions file {path}: [{region}] minimum_age must be a whole number of years")
         values["minimum_age"] = body["minimum_age"]
     for listed in ("sports", "markets"):
@@ -90,5 +99,6 @@ def _rules(region: str, body: Any, base: RegionRules, path: Path) -> RegionRules
             names = body[listed]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise ValueError(f"jurisdictions file {path}: [{region}] {listed} must be a list of names")
-            values[listed] = frozenset(names)
+            # "*" is every sport or market: the same as not listing any.
+            values[listed] = None if "*" in names else frozenset(names)
     return replace(base, **values)

@@ -186,6 +186,8 @@ def load_key_set(path: Path) -> tuple[tuple[SigningKey, ...], str]:
             )
             for kid, entry in data["keys"].items()
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except OSError as exc:
+        raise ValueError(f"JWT key set {path}: cannot read {exc.filename}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"JWT key set {path}: {exc!r}") from None
     return keys, str(active)

@@ -82,7 +82,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ from websockets.typing import Subprotocol
 
 from bench import cpu_model
 from feeds.aliases import DATA_DIR
+from gateway.access import token_service
+from gateway.settings import Settings
 
 QUERY = (
     "subscription Odds($ids: [String!]) { oddsUpdated(eventIds: $ids) { eventId seq marketId suspended "
@@ -107,6 +109,12 @@ QUERY = (
 GRAPHQL_PROTOCOL = Subprotocol("graphql-transport-ws")
 START_TIME = "2026-11-30T20:20:00Z"
 SOURCE = "vendor_a"
+BENCH_SECRET = "oddsgate-fanout-bench-secret-0123456789"
+# Every process of the benchmark signs its own token with the server's secret.
+TOKEN = token_service(Settings(jwt_secret=BENCH_SECRET)).issue(
+    "bench", ["odds:read", "odds:ingest"], ttl=timedelta(hours=6)
+)[0]
+BEARER = f"Bearer {TOKEN}"
 MIN_CENTS, MAX_CENTS = 130, 400
 STEPS = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
 SERVER_CORE, CLIENT_CORE = 0, 1
@@ -446,7 +454,9 @@ async def open_subscriber(sub: Subscriber, config: WorkerConfig, errors: list[st
             )
             async with asyncio.timeout(30):
                 if config.graphql:
-                    await ws.send('{"type":"connection_init","payload":{}}')
+                    await ws.send(
+                        orjson.dumps({"type": "connection_init", "payload": {"authorization": BEARER}}).decode()
+                    )
                     while orjson.loads(await ws.recv(decode=False)).get("type") != "connection_ack":
                         pass
                     body = {
@@ -456,6 +466,7 @@ async def open_subscriber(sub: Subscriber, config: WorkerConfig, errors: list[st
                     }
                     await ws.send(orjson.dumps(body).decode())
                 else:
+                    await ws.send(orjson.dumps({"action": "auth", "token": TOKEN}).decode())
                     await ws.send(orjson.dumps({"action": "subscribe", "channels": [f"event.{sub.event_id}"]}).decode())
                     while True:
                         reply = orjson.loads(await ws.recv(decode=False))
@@ -578,7 +589,7 @@ async def publish(conn: Connection, config: PublisherConfig, pin_note: str | Non
     total = round(config.rate * config.seconds)
     # A server that answers slowly gets bigger bodies (the rate is kept) up to this, then a lower rate.
     max_batch = max(1, math.ceil(config.rate * config.max_batch_seconds))
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", "authorization": BEARER}
     async with httpx.AsyncClient(base_url=config.base_url, timeout=30.0) as client:
         await client.get("/health")
         conn.send(("ready",))
@@ -670,6 +681,10 @@ class Server:
             ODDSGATE_HOST="127.0.0.1",
             ODDSGATE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
             ODDSGATE_LOG_LEVEL="warning",
+            # Clients carry a token signed with this; the limits are the load's, not a partner's.
+            ODDSGATE_JWT_SECRET=BENCH_SECRET,
+            ODDSGATE_DEFAULT_RATE_LIMIT="100000000/minute",
+            ODDSGATE_WS_MESSAGE_RATE="100000/second",
             ODDSGATE_GRAPHQL_COHORTS="true" if mode.cohorts else "false",
             ODDSGATE_CLIENT_QUEUE=str(args.client_queue),
             ODDSGATE_SLOW_CLIENT_SECONDS=str(args.slow_client_seconds),
@@ -800,7 +815,7 @@ def run_mode(mode: Mode, args: argparse.Namespace, pairs: list[tuple[str, str]],
             took = server.wait_healthy()
             result.server_affinity = server.affinity()
             print(f"[{mode.name}] server pid {server.pid} healthy after {took:.1f} s on port {server.port}", flush=True)
-            with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
+            with httpx.Client(base_url=server.base_url, timeout=30.0, headers={"authorization": BEARER}) as client:
                 stamp = iso_now()
                 seed = [update(home, away, cents, stamp) for (home, away), cents in zip(pairs, prices, strict=True)]
                 reply = client.post("/api/v2/ingest", content=orjson.dumps({"source": SOURCE, "updates": seed}))

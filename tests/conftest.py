@@ -20,6 +20,7 @@ from auth.principal import SCOPES
 from gateway.access import token_service
 from gateway.app import create_app
 from gateway.services import Services
+from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 from tests.support.servers import free_port, postgres_server, redis_server
 
@@ -87,7 +88,7 @@ def gateway_settings(database_url: str, **overrides: object) -> Settings:
 async def start_gateway(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette, str]:
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(settings)))
     task = asyncio.create_task(server.serve())
     for _ in range(400):
         if server.started:
