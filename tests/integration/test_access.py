@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 import websockets
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from jose import jwt
 from websockets.asyncio.client import connect
 
@@ -334,3 +339,59 @@ async def test_partner_socket_messages_are_charged_to_the_token(gateway: Running
     assert [r["event"] for r in replies[:2]] == ["pong", "pong"]
     assert replies[2]["error"]["code"] == "RATE_LIMITED"
     assert replies[2]["error"]["retry_after"] >= 1
+
+
+def bad_tokens(settings: Settings) -> dict[str, str]:
+    good = forged(settings)
+    return {
+        "expired": forged(settings, iat=1_700_000_000, exp=1_700_000_600),
+        "unsigned": unsigned(good),
+        "wrong audience": forged(settings, aud="someone-else"),
+        "wrong issuer": forged(settings, iss="evil"),
+        "garbage": "not-a-jwt",
+    }
+
+
+async def test_bad_tokens_are_refused_on_every_interface(sqlite_url: str) -> None:
+    async with serving(gateway_settings(sqlite_url, revocation_refresh=0.1)) as gateway:
+        settings = settings_of(gateway)
+        tokens = bad_tokens(settings)
+        revoked = mint(settings, "odds:read")
+        await gateway.services.tokens.revoke(jwt.get_unverified_claims(revoked)["jti"])
+        await asyncio.sleep(0.4)
+        tokens["revoked"] = revoked
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            for name, token in tokens.items():
+                rest = await client.get("/api/v2/sources", headers=auth(token))
+                graphql = await client.post("/graphql", json={"query": "{ sources { name } }"}, headers=auth(token))
+                assert (rest.status_code, graphql.status_code) == (401, 401), name
+                socket = await graphql_socket(gateway, token)
+                assert await closed_code(socket) == 4401, name
+                async with connect(ws(gateway, "/ws")) as partner:
+                    await partner.send(json.dumps({"action": "auth", "token": token}))
+                    assert json.loads(await partner.recv())["error"]["code"] == "UNAUTHENTICATED", name
+                    assert await closed_code(partner) == 4401, name
+
+
+async def test_an_rs256_gateway_refuses_hs256_signed_with_its_public_key(sqlite_url: str, tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "k1.pem").write_bytes(private)
+    (tmp_path / "k1.pub.pem").write_bytes(public)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"active": "k1", "keys": {"k1": {"public": "k1.pub.pem", "private": "k1.pem"}}}))
+    settings = gateway_settings(sqlite_url, jwt_algorithm="RS256", jwt_keys=keys)
+    async with serving(settings) as gateway:
+        assert (await gateway.client.get("/api/v2/sources")).status_code == 200  # RS256 works
+        claims = jwt.get_unverified_claims(gateway.token)
+        segments = [
+            base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=")
+            for part in ({"alg": "HS256", "typ": "JWT", "kid": "k1"}, claims)
+        ]
+        signing_input = b".".join(segments)
+        signature = base64.urlsafe_b64encode(hmac.new(public, signing_input, hashlib.sha256).digest()).rstrip(b"=")
+        confused = (signing_input + b"." + signature).decode()
+        reply = await gateway.client.get("/api/v2/sources", headers=auth(confused))
+    assert reply.status_code == 401
+    assert "RS256" in reply.json()["error"]["message"]
