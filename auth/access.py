@@ -71,7 +71,7 @@ class AccessControl:
             markets = None
             if rules.markets is not None:
                 markets = frozenset(m for m in (self.resolve_market(n) for n in rules.markets) if m is not None)
-            found = self._visibility[key] = Visibility(sports, markets)
+            found = self._visibility[key] = Visibility(sports, markets, rules.sources)
         return found
 
     def _pairs(self, names: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -11,7 +11,7 @@ from auth.errors import AgeVerificationRequired, RegionBlocked
 from auth.principal import Principal
 
 BUILT_IN = Path(__file__).parent / "data" / "jurisdictions.toml"
-_KEYS = {"blocked", "view_requires_age_verification", "minimum_age", "sports", "markets"}
+_KEYS = {"blocked", "view_requires_age_verification", "minimum_age", "sports", "markets", "sources"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -22,6 +22,7 @@ class RegionRules:
     minimum_age: int = 18
     sports: frozenset[str] | None = None
     markets: frozenset[str] | None = None
+    sources: frozenset[str] | None = None
 
 
 class Jurisdictions:
@@ -94,7 +95,7 @@ def _rules(region: str, body: Any, base: RegionRules, path: Path) -> RegionRules
         if isinstance(age, bool) or not isinstance(age, int) or not 0 < age < 100:
             raise ValueError(f"jurisdictions file {path}: [{region}] minimum_age must be a whole number of years")
         values["minimum_age"] = body["minimum_age"]
-    for listed in ("sports", "markets"):
+    for listed in ("sports", "markets", "sources"):
         if listed in body:
             names = body[listed]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

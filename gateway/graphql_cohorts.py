@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -33,6 +33,7 @@ from feeds.fanout import Hub, Published
 from feeds.filters import DeltaFilter
 from feeds.normalize import Normalizer
 from feeds.outbox import Outbox
+from feeds.regional import regional_view
 from gateway.graphql_projection import Projection, compile_subscription
 from schema.errors import OddsgateError
 from schema.graphql import delta_gql
@@ -49,6 +50,7 @@ class CohortPlan:
     executor: Executor[Any]
     selection: DeltaFilter
     projection: Projection | None
+    sources: frozenset[str] | None
 
 
 @dataclass(eq=False)
@@ -60,6 +62,8 @@ class Cohort:
     book: OddsBook
     # The document compiled to a projection when it allows; graphql-core executes it otherwise.
     projection: Projection | None
+    # How the members' region sees a delta, when it admits only some sources.
+    regional: Callable[[Delta], Delta] | None = None
     members: set[Outbox[bytes]] = field(default_factory=set)
     resets: set[str] = field(default_factory=set)
     executions: int = 0
@@ -67,10 +71,11 @@ class Cohort:
     def deliver(self, item: Published) -> None:
         if not self.selection.matches(item.delta, self.book):
             return
-        payload = self.render(item.delta, item.delta.event_id in self.resets)
-        self.resets.discard(item.delta.event_id)
+        delta = item.delta if self.regional is None else self.regional(item.delta)
+        payload = self.render(delta, delta.event_id in self.resets)
+        self.resets.discard(delta.event_id)
         for outbox in self.members:
-            outbox.push(item.delta, payload)
+            outbox.push(delta, payload)
 
     def reset(self, event_id: str) -> None:
         # Deltas were lost for good: the next one is marked conflated, as it does not follow on.
@@ -149,13 +154,15 @@ class Cohorts:
         coerced = json.dumps(executor.variable_values.coerced, sort_keys=True, default=str)
         key = (query, coerced, operation_name, visibility.key())
         projection = compile_subscription(self.schema, document, operation, executor.variable_values)
-        return CohortPlan(key, executor, selection, projection)
+        return CohortPlan(key, executor, selection, projection, visibility.sources)
 
     @contextlib.asynccontextmanager
     async def member(self, plan: CohortPlan) -> AsyncIterator[Outbox[bytes]]:
         cohort = self.active.get(plan.key)
         if cohort is None:
-            cohort = self.active[plan.key] = Cohort(plan.executor, plan.selection, self.book, plan.projection)
+            cohort = self.active[plan.key] = Cohort(
+                plan.executor, plan.selection, self.book, plan.projection, regional_view(plan.sources, self.book)
+            )
             self.hub.listen(cohort, *plan.selection.index())
         render = cohort.render
         outbox: Outbox[bytes] = Outbox(self.client_queue, self.slow_after, lambda d: render(d, conflated=True))

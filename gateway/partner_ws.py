@@ -23,6 +23,7 @@ from feeds.fanout import Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from feeds.queries import only_markets, visible_markets
+from feeds.regional import regional_view
 from gateway.origins import origin_allowed
 from gateway.services import Services
 from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
@@ -96,6 +97,7 @@ class PartnerConnection:
         self.channels: dict[str, Channel] = {}
         self.principal: Principal | None = None
         self.visibility: Visibility = EVERYTHING
+        self._regional: Callable[[Delta], Delta] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._closing: str | None = None
         self._close_code = 1000
@@ -116,15 +118,17 @@ class PartnerConnection:
                     break
         if conflate is None:
             return
+        delta = item.delta if self._regional is None else self._regional(item.delta)
         if conflate == 0:
             # Whatever of this event is held for a window goes first: seq never runs backwards.
             if self._window:
-                self._release(lambda key: key[0] == item.delta.event_id)
-            self.outbox.push(item.delta, ws_published_frame(item))
+                self._release(lambda key: key[0] == delta.event_id)
+            frame = ws_published_frame(item) if self._regional is None else ws_frame(delta)
+            self.outbox.push(delta, frame)
             return
-        key = conflation_key(item.delta)
+        key = conflation_key(delta)
         older = self._window.pop(key, None)
-        self._window[key] = (item.delta, False) if older is None else (merge_deltas(older[0], item.delta), True)
+        self._window[key] = (delta, False) if older is None else (merge_deltas(older[0], delta), True)
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(conflate / 1000, self._flush_window)
 
@@ -156,6 +160,7 @@ class PartnerConnection:
         principal = access.authenticate(token)
         access.admit(principal, "odds:read")
         self.principal, self.visibility = principal, access.visibility(principal)
+        self._regional = regional_view(self.visibility.sources, self.services.book)
         delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
         self.send({"event": "authenticated", "sub": principal.sub, "expires_at": principal.expires_at})
@@ -271,9 +276,9 @@ class PartnerConnection:
             if not self._events_of([channel], only=event.info.id):
                 continue
             if channel.selection.market_types is None:
-                return visible_markets(event, self.visibility)
+                return visible_markets(event, self.visibility, self.services.book)
             wanted.update(t.value for t in channel.selection.market_types)
-        return visible_markets(only_markets(event, wanted), self.visibility) if wanted else None
+        return visible_markets(only_markets(event, wanted), self.visibility, self.services.book) if wanted else None
 
     async def run(self) -> None:
         self._stop = asyncio.Event()

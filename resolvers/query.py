@@ -55,7 +55,7 @@ class Query:
         if event is None:
             return None
         with graphql_errors():
-            return event_gql(visible_event(event, context.visibility))
+            return event_gql(visible_event(event, context.visibility, context.book))
 
     @strawberry.field(description="Every source the book has heard from, with its health.")
     def sources(self, info: Info[GraphQLContext, None]) -> list[SourceGQL]:

@@ -15,18 +15,12 @@ from strawberry.types import Info
 from feeds.fanout import OutboxListener, Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
+from feeds.regional import regional_view
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
 from resolvers.slow_clients import SlowClientGuard
 from schema.graphql import OddsDeltaGQL, delta_gql
-
-
-def _conflated(delta: object) -> OddsDeltaGQL:
-    return delta_gql(delta, conflated=True)  # type: ignore[arg-type]
-
-
-def _render(item: Published) -> OddsDeltaGQL:
-    return delta_gql(item.delta)
+from schema.model import Delta
 
 
 @strawberry.type
@@ -43,10 +37,18 @@ class Subscription:
         context.require("odds:read")
         with graphql_errors():
             selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets, context.visibility)
-        outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, _conflated)
+        regional = regional_view(context.visibility.sources, context.book)
+
+        def render(item: Published) -> OddsDeltaGQL:
+            return delta_gql(item.delta if regional is None else regional(item.delta))
+
+        def render_conflated(delta: Delta) -> OddsDeltaGQL:
+            return delta_gql(delta if regional is None else regional(delta), conflated=True)
+
+        outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, render_conflated)
         if isinstance(context.request, WebSocket):
             SlowClientGuard(outbox, context.request)
-        listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, _render, _conflated)
+        listener = OutboxListener(lambda d: selection.matches(d, context.book), outbox, render, render_conflated)
         context.hub.listen(listener, *selection.index())
         try:
             while True:

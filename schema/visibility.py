@@ -10,10 +10,12 @@ class Visibility:
     # (sport, league) pairs; a league of "" means every league of that sport. None: every sport.
     sports: frozenset[tuple[str, str]] | None = None
     market_types: frozenset[str] | None = None
+    # The only sources whose prices may be shown (and so make the consensus); None: every source.
+    sources: frozenset[str] | None = None
 
     @property
     def everything(self) -> bool:
-        return self.sports is None and self.market_types is None
+        return self.sports is None and self.market_types is None and self.sources is None
 
     def sees_event(self, sport: str, league: str) -> bool:
         if self.sports is None:
@@ -29,11 +31,12 @@ class Visibility:
     def sees_market(self, market_type: str | None) -> bool:
         return self.market_types is None or market_type is None or market_type in self.market_types
 
-    def key(self) -> tuple[tuple[tuple[str, str], ...] | None, tuple[str, ...] | None]:
+    def key(self) -> tuple[object, ...]:
         """A hashable, order-free identity: callers with equal keys see the same data."""
         return (
             None if self.sports is None else tuple(sorted(self.sports)),
             None if self.market_types is None else tuple(sorted(self.market_types)),
+            None if self.sources is None else tuple(sorted(self.sources)),
         )
 
 

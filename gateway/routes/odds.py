@@ -78,7 +78,7 @@ async def get_event(request: Request) -> Response:
     event = services.book.event(event_id)
     if event is None:
         raise NotFound(f"no event {event_id!r} in the live book")
-    event = visible_event(event, services.access.visibility(principal))
+    event = visible_event(event, services.access.visibility(principal), services.book)
     if (markets := params.csv(request.query_params, "markets")) is not None:
         event = only_markets(event, _market_types(services, markets) or ())
     return json_response({"schema_version": SCHEMA_VERSION, "data": event_json(event, _format(request))})
@@ -92,7 +92,7 @@ async def event_history(request: Request) -> Response:
     event = await services.audit.event_at(event_id, at)
     if event is None:
         raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")
-    event = visible_event(event, services.access.visibility(principal))
+    event = visible_event(event, services.access.visibility(principal), services.book)
     if (market := params.text(request.query_params, "market")) is not None:
         wanted = market if ":" in market else services.normalizer.market_type(market)
         event = only_markets(event, [wanted])

@@ -395,3 +395,38 @@ async def test_an_rs256_gateway_refuses_hs256_signed_with_its_public_key(sqlite_
         reply = await gateway.client.get("/api/v2/sources", headers=auth(confused))
     assert reply.status_code == 401
     assert "RS256" in reply.json()["error"]["message"]
+
+
+async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_url: str, tmp_path: Path) -> None:
+    rules = tmp_path / "jurisdictions.toml"
+    rules.write_text('[regions.XX]\nsources = ["official"]\n')
+    async with serving(gateway_settings(sqlite_url, jurisdictions_file=rules)) as gateway:
+        token = mint(settings_of(gateway), "odds:read", region="XX")
+        async with connect(ws(gateway, "/ws")) as partner:
+            await partner.send(json.dumps({"action": "auth", "token": token}))
+            await partner.recv()
+            await partner.send(json.dumps({"action": "subscribe", "channels": [f"event.{NFL_EVENT}"]}))
+            await partner.recv()
+            await gateway.client.post("/api/v2/ingest", json=batch("official", update(1.80, 2.10)))
+            await gateway.client.post("/api/v2/ingest", json=batch("other", update(2.40, 1.60)))
+            only_other = update(1.91, 1.91, market="spread", line=-3.5)
+            await gateway.client.post("/api/v2/ingest", json=batch("other", only_other))
+            async with asyncio.timeout(5):
+                deltas = [json.loads(await partner.recv()) for _ in range(3)]
+        everyone = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}")).json()["data"]
+        regional = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}", headers=auth(token))).json()["data"]
+        query = {"query": '{ event(id: "%s") { markets { id outcomes { odds { decimal } } } } }' % NFL_EVENT}
+        graphql = (await gateway.client.post("/graphql", json=query, headers=auth(token))).json()["data"]["event"]
+    assert graphql["markets"] == [
+        {"id": "moneyline", "outcomes": [{"odds": {"decimal": 1.8}}, {"odds": {"decimal": 2.1}}]}
+    ]
+    blended = everyone["markets"][0]["outcomes"][0]
+    assert set(blended["sources"]) == {"official", "other"}
+    [moneyline] = regional["markets"]  # the spread only "other" quotes is not offered there
+    home = moneyline["outcomes"][0]
+    assert home["sources"] == {"official": 1.8}
+    assert home["odds"]["decimal"] == 1.8
+    assert home["odds"]["decimal"] != blended["odds"]["decimal"]
+    # Deltas say the same: the second source moved nothing there, the spread shows suspended.
+    assert [d["outcomes"][0]["odds"]["decimal"] for d in deltas[:2]] == [1.8, 1.8]
+    assert (deltas[2]["market_id"], deltas[2]["suspended"], deltas[2]["outcomes"]) == ("spread:-3.5", True, [])
