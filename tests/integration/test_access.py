@@ -415,7 +415,8 @@ async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_
                 deltas = [json.loads(await partner.recv()) for _ in range(3)]
         everyone = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}")).json()["data"]
         regional = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}", headers=auth(token))).json()["data"]
-        query = {"query": '{ event(id: "%s") { markets { id outcomes { odds { decimal } } } } }' % NFL_EVENT}
+        document = '{ event(id: "EVENT") { markets { id outcomes { odds { decimal } } } } }'.replace("EVENT", NFL_EVENT)
+        query = {"query": document}
         graphql = (await gateway.client.post("/graphql", json=query, headers=auth(token))).json()["data"]["event"]
     assert graphql["markets"] == [
         {"id": "moneyline", "outcomes": [{"odds": {"decimal": 1.8}}, {"odds": {"decimal": 2.1}}]}
