@@ -8,7 +8,8 @@ from typing import Any
 from feeds.adapters.base import Adapter, Rejection
 from feeds.book import OddsBook
 from feeds.normalize import Normalizer
-from schema.errors import NotFound, OddsgateError
+from schema.errors import Forbidden, NotFound, OddsgateError
+from schema.visibility import EVERYTHING, Visibility
 
 
 @dataclass(slots=True)
@@ -41,15 +42,22 @@ class Ingestor:
             raise NotFound(f"unknown feed adapter {name!r} (known: {known})")
         return adapter
 
-    def ingest(self, adapter_name: str, payload: bytes, source: str | None = None) -> IngestResult:
-        """Raises InvalidRequest only when the payload as a whole cannot be read."""
+    def ingest(
+        self, adapter_name: str, payload: bytes, source: str | None = None, visibility: Visibility = EVERYTHING
+    ) -> IngestResult:
+        """Raises InvalidRequest only when the payload as a whole cannot be read. Updates for
+        sports outside `visibility` (the feed's token) are refused one by one."""
         result = IngestResult()
         for index, item in enumerate(self.adapter(adapter_name).parse(payload, source)):
             if isinstance(item, Rejection):
                 result.rejected.append(item)
                 continue
             try:
-                deltas = self.book.apply(self.normalizer.normalize(item))
+                quote = self.normalizer.normalize(item)
+                info = quote.event
+                if not visibility.sees_event(info.sport, info.league):
+                    raise Forbidden(f"this token may not feed {info.league or info.sport} ({info.id})")
+                deltas = self.book.apply(quote)
             except OddsgateError as exc:
                 result.rejected.append(Rejection(index, exc.message, code=exc.code))
                 continue

@@ -28,6 +28,7 @@ from feeds.replication import SnapshotWriter
 from gateway.access import build_access
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from schema.visibility import EVERYTHING, Visibility
 from store.audit import AuditRepository
 from store.audit_writer import AuditWriter
 from store.db import create_engine
@@ -55,9 +56,11 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
-    def ingest(self, adapter: str, payload: bytes, source: str | None = None) -> IngestResult:
+    def ingest(
+        self, adapter: str, payload: bytes, source: str | None = None, visibility: Visibility = EVERYTHING
+    ) -> IngestResult:
         started = time.perf_counter()
-        result = self.ingestor.ingest(adapter, payload, source)
+        result = self.ingestor.ingest(adapter, payload, source, visibility)
         self.metrics.observe_ingest(adapter, result, time.perf_counter() - started)
         return result
 

@@ -32,11 +32,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def _ingest(request: Request, adapter: str) -> Response:
-    await authorize(request, "odds:ingest")
+    principal = await authorize(request, "odds:ingest")
     services: Services = request.app.state.services
     services.ingestor.adapter(adapter)
     body = await read_body(request, services.settings.max_body_bytes)
-    result = services.ingest(adapter, body, request.query_params.get("source"))
+    visibility = services.access.visibility(principal)
+    result = services.ingest(adapter, body, request.query_params.get("source"), visibility)
     reply = result.json()
     if result.rejected and not result.accepted:
         # Nothing was taken: an error status, with every reason, so a client cannot miss it.

@@ -431,3 +431,11 @@ async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_
     # Deltas say the same: the second source moved nothing there, the spread shows suspended.
     assert [d["outcomes"][0]["odds"]["decimal"] for d in deltas[:2]] == [1.8, 1.8]
     assert (deltas[2]["market_id"], deltas[2]["suspended"], deltas[2]["outcomes"]) == ("spread:-3.5", True, [])
+
+
+async def test_a_feed_token_may_only_feed_its_sports(gateway: RunningGateway) -> None:
+    feed = auth(mint(settings_of(gateway), "odds:ingest", sports=["nfl"]))
+    reply = await gateway.client.post("/api/v2/ingest", json=batch("a", update(), nba()), headers=feed)
+    body = reply.json()
+    assert (reply.status_code, body["accepted"]) == (200, 1)
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [(1, "FORBIDDEN")]
