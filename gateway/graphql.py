@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types.unset import UNSET, UnsetType
@@ -41,7 +43,17 @@ _closing: set[asyncio.Task[None]] = set()
 
 
 class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
-    """graphql-transport-ws, where an `oddsUpdated` subscription joins its cohort."""
+    """graphql-transport-ws, where an `oddsUpdated` subscription joins its cohort, the token is
+    checked in connection_init, and every message and subscription is counted."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        view = self.view
+        assert isinstance(view, OddsgateGraphQL)
+        self.settings = view.settings
+        self._rate = ConnectionRate(parse_rate(view.settings.ws_message_rate))
+        self._expiry: asyncio.TimerHandle | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def run_operation(self, operation: Operation[GraphQLContext, None]) -> None:
         view = self.view
@@ -75,17 +87,10 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             return
 
     async def handle_message(self, message: Any) -> None:
-        if not self._message_rate_ok():
+        if not self._rate.allow():
             await self.websocket.close(code=CLOSE_RATE, reason="too many messages on this connection")
             return
         await super().handle_message(message)
-
-    def _message_rate_ok(self) -> bool:
-        if not hasattr(self, "_rate"):
-            view = self.view
-            assert isinstance(view, OddsgateGraphQL)
-            self._rate = ConnectionRate(parse_rate(view.settings.ws_message_rate))
-        return self._rate.allow()
 
     async def handle_connection_init(self, message: Any) -> None:
         """The token is read here, before strawberry acknowledges: a refusal closes with its own code."""
@@ -110,6 +115,15 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
             self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
         await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._ping_forever(), name="graphql-ws-heartbeat")
+
+    async def _ping_forever(self) -> None:
+        """Server pings (the protocol allows them) keep idle subscriptions alive through proxies."""
+        with contextlib.suppress(WebSocketDisconnected, WebSocketDisconnect, RuntimeError):
+            while True:
+                await asyncio.sleep(self.settings.ws_heartbeat)
+                await self.send_message({"type": "ping"})
 
     def _expired(self) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -121,9 +135,7 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     async def handle_subscribe(self, message: Any) -> None:
         principal = self.context.principal
         if self.connection_acknowledged and principal is not None:
-            view = self.view
-            assert isinstance(view, OddsgateGraphQL)
-            if len(self.operations) >= view.settings.ws_max_subscriptions:
+            if len(self.operations) >= self.settings.ws_max_subscriptions:
                 await self.websocket.close(code=CLOSE_RATE, reason="too many subscriptions on this connection")
                 return
             try:
@@ -135,9 +147,12 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
-        expiry = getattr(self, "_expiry", None)
-        if expiry is not None:
-            expiry.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         await super().shutdown()
 
 

@@ -12,7 +12,7 @@ import websockets
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.conftest import RunningGateway
+from tests.conftest import RunningGateway, gateway_settings, serving
 from tests.integration.payloads import batch, update
 
 EVENT = "49ers-ravens-2026-03-23"
@@ -210,3 +210,15 @@ async def test_variables_a_cohort_cannot_key_still_get_an_answer(gateway: Runnin
     document = request("subscription($ids: [String!]) { oddsUpdated(eventIds: $ids) { seq } }", ids=[2**70])
     with pytest.raises(Exception, match="String cannot represent"):
         await collect(session.subscribe(document), 1)
+
+
+async def test_the_server_pings_idle_subscriptions(sqlite_url: str) -> None:
+    async with serving(gateway_settings(sqlite_url, ws_heartbeat=0.2)) as gateway:
+        socket = await websockets.connect(ws_url(gateway, "/graphql"), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {gateway.token}"}}
+        await socket.send(json.dumps(init))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        async with asyncio.timeout(2):
+            pings = [json.loads(await socket.recv()) for _ in range(2)]
+        await socket.close()
+    assert pings == [{"type": "ping"}, {"type": "ping"}]
