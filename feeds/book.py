@@ -16,6 +16,7 @@ from typing import Any
 
 from feeds.consensus import ConsensusConfig, MarketPrice, SourcePrices, aggregate
 from feeds.normalize import outcome_name
+from feeds.overrides import Override, OverrideSet, Scope
 from schema.errors import InvalidRequest
 from schema.model import (
     OUTCOMES,
@@ -114,6 +115,7 @@ class OddsBook:
         self.sinks: list[DeltaSink] = list(sinks)
         self.events: dict[str, EventState] = {}
         self.sources: dict[str, SourceHealth] = {}
+        self.overrides = OverrideSet()
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -183,6 +185,41 @@ class OddsBook:
                     deltas.append(delta)
         for event_id in expired:
             del self.events[event_id]
+        return deltas
+
+    def override(self, override: Override) -> tuple[Override | None, list[Delta]]:
+        """Put a trader override in force: the override it replaces, and a delta per market it changes."""
+        replaced = self.overrides.add(override)
+        return replaced, self._reprice_scope(override.scope)
+
+    def lift(self, override_id: str) -> tuple[Override | None, list[Delta]]:
+        """Take an override out of force: it, and a delta per market that changes back."""
+        lifted = self.overrides.remove(override_id)
+        return lifted, [] if lifted is None else self._reprice_scope(lifted.scope)
+
+    def markets_in(self, scope: Scope) -> list[tuple[EventInfo, str]]:
+        """The (event, market) pairs of this book's own events that a scope covers."""
+        found: list[tuple[EventInfo, str]] = []
+        events = [self.events[scope.event_id]] if scope.event_id in self.events else []
+        for event in events if scope.event_id is not None else self.events.values():
+            if not self.owns(event.info.id):
+                continue
+            found.extend(
+                (event.info, market.id)
+                for market in event.markets.values()
+                if Scope(scope.sport, scope.event_id, scope.market_id).covers(event.info, market.id)
+            )
+        return found
+
+    def _reprice_scope(self, scope: Scope) -> list[Delta]:
+        now = self.clock()
+        stamp = datetime.fromtimestamp(now, UTC)
+        deltas: list[Delta] = []
+        for info, market_id in self.markets_in(scope):
+            event = self.events[info.id]
+            delta = self._reprice(event, event.markets[market_id], now, stamp, SYSTEM_SOURCE, "override")
+            if delta is not None:
+                deltas.append(delta)
         return deltas
 
     def absorb(self, delta: Delta) -> bool:
@@ -314,6 +351,15 @@ class OddsBook:
             # No fresh price: keep showing the last one, marked stale, unless the market is suspended.
             outcomes = {o: _mark_stale(old) for o, old in market.outcomes.items()}
             margin = market.margin
+        if self.overrides.active:
+            outcomes, margin = self.overrides.apply(event.info, market.id, outcomes, margin)
+            # An unchanged served price keeps its time, whatever the consensus underneath did.
+            for o, new in outcomes.items():
+                old = market.outcomes.get(o)
+                if old is not None and old.odds == new.odds and old.updated_at != new.updated_at:
+                    outcomes[o] = replace(new, updated_at=old.updated_at)
+            if self.overrides.suspended(event.info, market.id):
+                reasons = reasons | {"override"}
         changed = tuple(new for o, new in outcomes.items() if market.outcomes.get(o) != new)
         is_new = not market.outcomes and not market.reasons and market.margin is None
         market_changed = is_new or reasons != market.reasons or margin != market.margin
