@@ -78,11 +78,11 @@ def test_the_most_specific_override_wins_and_a_later_one_replaces(priced: tuple[
     book.override(made(2, Scope(event_id=EVENT.id, market_id="moneyline"), Action.MARGIN, "2"))
     event = book.event(EVENT.id)
     assert event is not None
-    margins = {m.id: m.margin for m in event.markets}
-    assert margins["moneyline"] is not None and margins["moneyline"] < Decimal(4)
-    assert margins["spread:-3.5"] is not None and margins["spread:-3.5"] > Decimal(8)
+    margins = {m.id: m.margin or Decimal(-1) for m in event.markets}
+    assert Decimal(0) < margins["moneyline"] < Decimal(4)
+    assert margins["spread:-3.5"] > Decimal(8)
     replaced, _ = book.override(made(3, Scope(sport="american_football"), Action.MARGIN, "6"))
-    assert replaced is not None and replaced.id == "o1"
+    assert replaced == made(1, Scope(sport="american_football"), Action.MARGIN, "10")
     assert set(book.overrides.active) == {"o2", "o3"}
 
 
