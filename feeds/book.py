@@ -207,7 +207,7 @@ class OddsBook:
             found.extend(
                 (event.info, market.id)
                 for market in event.markets.values()
-                if Scope(scope.sport, scope.event_id, scope.market_id).covers(event.info, market.id)
+                if replace(scope, outcome_id=None).covers(event.info, market.id)
             )
         return found
 

@@ -41,6 +41,8 @@ class Scope:
     event_id: str | None = None
     market_id: str | None = None
     outcome_id: str | None = None
+    # A sport's scope may be one of its leagues (`nfl` rather than all of american_football).
+    league: str | None = None
 
     @property
     def level(self) -> int:
@@ -49,6 +51,8 @@ class Scope:
 
     def covers(self, info: EventInfo, market_id: str, outcome_id: str | None = None) -> bool:
         if self.sport is not None and info.sport != self.sport:
+            return False
+        if self.league and info.league != self.league:
             return False
         if self.event_id is not None and info.id != self.event_id:
             return False
@@ -61,6 +65,7 @@ class Scope:
             key: value
             for key, value in (
                 ("sport", self.sport),
+                ("league", self.league),
                 ("event_id", self.event_id),
                 ("market_id", self.market_id),
                 ("outcome_id", self.outcome_id),

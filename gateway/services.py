@@ -26,6 +26,7 @@ from feeds.partitions import Ownership, partition_set
 from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
 from gateway.access import build_access
+from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from schema.visibility import EVERYTHING, Visibility
@@ -33,6 +34,7 @@ from store.audit import AuditRepository
 from store.audit_writer import AuditWriter
 from store.db import create_engine
 from store.migrate import upgrade_async
+from store.overrides import OverrideRepository
 from store.tokens import TokenRepository
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Services:
     ownership: Ownership
     access: AccessControl
     tokens: TokenRepository
+    control: ControlService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -143,8 +146,12 @@ async def start_services(settings: Settings) -> Services:
         ownership,
         access,
         tokens,
+        ControlService(book, normalizer, OverrideRepository(engine), broadcast, access),
     )
+    await services.control.load()
     writer.start()
+    if broadcast.redis is not None:
+        services.background("overrides", services.control.follow)
     services.background("revocations", lambda: _refresh_revocations(services))
     if store is not None:
         snapshots = SnapshotWriter(book, store)

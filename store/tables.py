@@ -74,3 +74,28 @@ class TokenRow(SQLModel, table=True):
     issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OverrideRow(SQLModel, table=True):
+    """One trader action: an override put in force, or the rollback of one (`target_id`)."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (Index("ix_overrides_created", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    action: str = Field(max_length=16)
+    sport: str | None = Field(default=None, max_length=64)
+    league: str | None = Field(default=None, max_length=128)
+    event_id: str | None = Field(default=None, max_length=200)
+    market_id: str | None = Field(default=None, max_length=64)
+    outcome_id: str | None = Field(default=None, max_length=16)
+    value: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    active: bool = False
+    replaces: str | None = Field(default=None, max_length=64)
+    target_id: str | None = Field(default=None, max_length=64)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -1,0 +1,67 @@
+"""The control layer over REST: overrides, their history, and rollback (scope `odds:control`)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import params
+from gateway.access import authorize
+from gateway.responses import json_response
+from gateway.services import Services
+from schema.errors import InvalidRequest
+
+MAX_PAGE = 500
+
+
+async def _body(request: Request) -> object:
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("the body is not valid JSON") from None
+
+
+async def create_override(request: Request) -> Response:
+    principal = await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    record = await services.control.create(principal, await _body(request))
+    return json_response(record, status_code=201)
+
+
+async def rollback_override(request: Request) -> Response:
+    principal = await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    record = await services.control.rollback(principal, request.path_params["override_id"], await _body(request))
+    return json_response(record, status_code=201)
+
+
+async def list_overrides(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    q = request.query_params
+    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
+    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    sport = params.text(q, "sport")
+    rows, total = await services.control.history(
+        active=params.boolean(q, "active"),
+        sport=services.normalizer.sport_and_league(sport, None)[0] if sport else None,
+        event_id=params.text(q, "event_id"),
+        actor=params.text(q, "actor"),
+        action=params.text(q, "action"),
+        since=params.timestamp(q, "since"),
+        limit=limit,
+        offset=offset,
+    )
+    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+
+
+ROUTES = [
+    Route("/api/v2/overrides", create_override, methods=["POST"]),
+    Route("/api/v2/overrides", list_overrides, methods=["GET"]),
+    Route("/api/v2/overrides/{override_id}/rollback", rollback_override, methods=["POST"]),
+]

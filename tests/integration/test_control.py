@@ -1,0 +1,156 @@
+"""The control layer through a real server: overrides reach every subscriber, are audited, roll back
+and survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from tests.conftest import RunningGateway, gateway_settings, mint, serving
+from tests.integration.payloads import batch, update
+
+EVENT = "49ers-ravens-2026-03-23"
+OTHER = "chiefs-bills-2026-03-23"
+
+
+async def ingest(gateway: RunningGateway, *updates: dict[str, Any], source: str = "a") -> None:
+    reply = await gateway.client.post("/api/v2/ingest", json=batch(source, *updates))
+    assert reply.status_code == 200, reply.text
+
+
+async def override(gateway: RunningGateway, **body: Any) -> dict[str, Any]:
+    body.setdefault("reason", "trader test")
+    reply = await gateway.client.post("/api/v2/overrides", json=body)
+    assert reply.status_code == 201, reply.text
+    record: dict[str, Any] = reply.json()
+    return record
+
+
+async def market(gateway: RunningGateway, market_id: str = "moneyline", event: str = EVENT) -> dict[str, Any]:
+    data = (await gateway.client.get(f"/api/v2/events/{event}")).json()["data"]
+    found: dict[str, Any] = next(m for m in data["markets"] if m["id"] == market_id)
+    return found
+
+
+def prices(found: dict[str, Any]) -> dict[str, float]:
+    return {o["id"]: o["odds"]["decimal"] for o in found["outcomes"]}
+
+
+async def test_a_suspension_reaches_graphql_and_ws_subscribers_as_a_delta(gateway: RunningGateway) -> None:
+    await ingest(gateway, update(), update(1.5, 2.6, home_team="Chiefs", away_team="Bills"))
+    url = gateway.url.replace("http://", "ws://")
+    async with (
+        connect(url + "/ws") as partner,
+        connect(url + "/graphql", subprotocols=["graphql-transport-ws"]) as graphql,  # type: ignore[list-item]
+    ):
+        await partner.send(json.dumps({"action": "auth", "token": gateway.token}))
+        await partner.recv()
+        await partner.send(json.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"]}))
+        await partner.recv()
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {gateway.token}"}}
+        await graphql.send(json.dumps(init))
+        await graphql.recv()
+        query = {"query": 'subscription { oddsUpdated(sport: "nfl") { eventId marketId seq suspended reason } }'}
+        await graphql.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+        await asyncio.sleep(0.2)
+        record = await override(gateway, scope={"sport": "nfl"}, action="suspend", reason="bet stop")
+        async with asyncio.timeout(5):
+            ws_delta = json.loads(await partner.recv())
+            graphql_deltas = [json.loads(await graphql.recv())["payload"]["data"]["oddsUpdated"] for _ in range(2)]
+    assert record["deltas"] == 2  # one per affected market: bulk stop over the sport
+    assert (ws_delta["event_id"], ws_delta["seq"], ws_delta["suspended"], ws_delta["reason"]) == (
+        EVENT,
+        2,
+        True,
+        "override",
+    )
+    assert {(d["eventId"], d["suspended"], d["reason"]) for d in graphql_deltas} == {
+        (EVENT, True, "override"),
+        (OTHER, True, "override"),
+    }
+
+
+async def test_margin_and_price_overrides_change_served_odds_as_the_formula_says(gateway: RunningGateway) -> None:
+    await ingest(gateway, update(1.80, 2.10))
+    before = prices(await market(gateway))
+    await override(gateway, scope={"event_id": EVENT, "market_id": "moneyline"}, action="margin", value=8)
+    implied = {o: 1 / p for o, p in before.items()}
+    total = sum(implied.values())
+    expected = {o: float(Decimal(f"{1 / (p / total * 1.08):.2f}")) for o, p in implied.items()}
+    after = await market(gateway)
+    assert prices(after) == expected
+    assert after["margin"] == round((sum(1 / p for p in expected.values()) - 1) * 100, 2)
+    scope = {"event_id": EVENT, "market_id": "moneyline", "outcome_id": "home"}
+    await override(gateway, scope=scope, action="price", value=1.95)
+    assert prices(await market(gateway))["home"] == 1.95
+    await ingest(gateway, update(1.60, 2.40))  # the feed moves; the fixed price holds
+    assert prices(await market(gateway))["home"] == 1.95
+
+
+async def test_rollback_restores_the_earlier_state_as_a_new_audited_action(gateway: RunningGateway) -> None:
+    await ingest(gateway, update(1.80, 2.10))
+    plain = prices(await market(gateway))
+    first = await override(gateway, scope={"event_id": EVENT}, action="margin", value=10)
+    ten = prices(await market(gateway))
+    second = await override(gateway, scope={"event_id": EVENT}, action="margin", value=2)
+    assert second["replaces"] == first["id"]
+    assert prices(await market(gateway)) != ten
+    back = await gateway.client.post(f"/api/v2/overrides/{second['id']}/rollback", json={"reason": "fat finger"})
+    assert back.status_code == 201
+    rollback = back.json()
+    assert (rollback["action"], rollback["target_id"], rollback["reason"]) == ("rollback", second["id"], "fat finger")
+    assert prices(await market(gateway)) == ten  # the 10% margin is back
+    again = await gateway.client.post(f"/api/v2/overrides/{second['id']}/rollback", json={})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "OVERRIDE_NOT_ACTIVE")
+    await gateway.client.post(f"/api/v2/overrides/{first['id']}/rollback", json={})
+    assert prices(await market(gateway)) == plain
+    history = (await gateway.client.get("/api/v2/overrides")).json()
+    assert history["pagination"]["total"] == 4
+    assert [r["action"] for r in history["data"]] == ["rollback", "rollback", "margin", "margin"]
+    assert history["data"][-1]["actor"] == "tests"
+    assert history["data"][-1]["before"][f"{EVENT}/moneyline"]["odds"] == {"home": "1.80", "away": "2.10"}
+    active = (await gateway.client.get("/api/v2/overrides?active=true")).json()
+    assert active["data"] == []
+
+
+async def test_overrides_survive_a_restart(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url)
+    async with serving(settings) as gateway:
+        await ingest(gateway, update())
+        await override(gateway, scope={"event_id": EVENT}, action="suspend", reason="before restart")
+    async with serving(settings) as gateway:
+        await ingest(gateway, update(1.70, 2.20))
+        assert (await market(gateway))["suspended"] is True
+        active = (await gateway.client.get("/api/v2/overrides?active=true")).json()["data"]
+        assert [(r["action"], r["reason"]) for r in active] == [("suspend", "before restart")]
+
+
+async def test_bad_overrides_are_refused_and_change_nothing(gateway: RunningGateway) -> None:
+    await ingest(gateway, update())
+    cases = [
+        ({"scope": {"event_id": EVENT}, "action": "explode", "reason": "x"}, 422, "action"),
+        ({"scope": {"event_id": "nope"}, "action": "suspend", "reason": "x"}, 404, "nope"),
+        (
+            {"scope": {"event_id": EVENT, "market_id": "moneyline"}, "action": "price", "value": 2, "reason": "x"},
+            422,
+            "outcome",
+        ),
+        ({"scope": {"event_id": EVENT}, "action": "margin", "value": 90, "reason": "x"}, 422, "0 to 50"),
+        ({"scope": {"event_id": EVENT}, "action": "suspend"}, 422, "reason"),
+        ({"scope": {"colour": "red"}, "action": "suspend", "reason": "x"}, 422, "scope"),
+    ]
+    for body, status, words in cases:
+        reply = await gateway.client.post("/api/v2/overrides", json=body)
+        assert reply.status_code == status, body
+        assert words in reply.json()["error"]["message"], body
+    reader = {"Authorization": f"Bearer {mint(gateway.app.state.settings, 'odds:read')}"}
+    refused = await gateway.client.post(
+        "/api/v2/overrides", json={"scope": {"event_id": EVENT}, "action": "suspend", "reason": "x"}, headers=reader
+    )
+    assert refused.status_code == 403
+    assert (await market(gateway))["suspended"] is False
+    assert (await gateway.client.get("/api/v2/overrides")).json()["pagination"]["total"] == 0
