@@ -210,6 +210,7 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             slow_client_seconds=self.settings.slow_client_seconds,
             authorization=request.headers.get("authorization"),
             access=services.access,
+            control=services.control,
             principal=principal,
             visibility=services.access.visibility(principal) if principal is not None else EVERYTHING,
         )

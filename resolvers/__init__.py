@@ -19,6 +19,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.scalar import ScalarDefinition
 
+from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.errors import OddsgateError
@@ -57,6 +58,7 @@ def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: 
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         # Batching stays off: one HTTP request is one operation, charged once.
         config=StrawberryConfig(scalar_map={datetime: DATETIME}, disable_field_suggestions=production),

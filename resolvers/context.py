@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +19,14 @@ from resolvers.errors import graphql_errors
 from schema.visibility import EVERYTHING, Visibility
 
 
+class ControlApi(Protocol):
+    """The control layer's service, as the resolvers use it."""
+
+    async def create(self, principal: Principal, body: object) -> dict[str, Any]: ...
+
+    async def rollback(self, principal: Principal, override_id: str, body: object) -> dict[str, Any]: ...
+
+
 @dataclass
 class GraphQLContext:
     request: Request | WebSocket
@@ -29,6 +37,7 @@ class GraphQLContext:
     client_queue: int
     slow_client_seconds: float
     access: AccessControl
+    control: ControlApi
     # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
     # by connection_init. Subscriptions that share a document share it only with callers who
     # see the same data (`visibility`).

@@ -154,3 +154,33 @@ async def test_bad_overrides_are_refused_and_change_nothing(gateway: RunningGate
     assert refused.status_code == 403
     assert (await market(gateway))["suspended"] is False
     assert (await gateway.client.get("/api/v2/overrides")).json()["pagination"]["total"] == 0
+
+
+async def test_graphql_mutations_mirror_the_rest_calls(gateway: RunningGateway) -> None:
+    await ingest(gateway, update())
+    create = """mutation($scope: OverrideScopeInput!, $value: Float) {
+      createOverride(scope: $scope, action: "margin", value: $value, reason: "from graphql") {
+        id action scope value actor active deltas } }"""
+    variables = {"scope": {"eventId": EVENT, "marketId": "moneyline"}, "value": 6}
+    made = (await gateway.client.post("/graphql", json={"query": create, "variables": variables})).json()
+    record = made["data"]["createOverride"]
+    assert (record["action"], record["value"], record["actor"], record["active"], record["deltas"]) == (
+        "margin",
+        6.0,
+        "tests",
+        True,
+        1,
+    )
+    assert record["scope"] == {"event_id": EVENT, "market_id": "moneyline"}
+    assert 5.5 <= (await market(gateway))["margin"] <= 6.5  # served at the target margin (two-place prices)
+    undo = 'mutation($id: ID!) { rollbackOverride(id: $id, reason: "undo") { action targetId } }'
+    undone = (await gateway.client.post("/graphql", json={"query": undo, "variables": {"id": record["id"]}})).json()
+    assert undone["data"]["rollbackOverride"] == {"action": "rollback", "targetId": record["id"]}
+    again = (await gateway.client.post("/graphql", json={"query": undo, "variables": {"id": record["id"]}})).json()
+    assert again["errors"][0]["extensions"]["code"] == "OVERRIDE_NOT_ACTIVE"
+    reader = {"Authorization": f"Bearer {mint(gateway.app.state.settings, 'odds:read')}"}
+    refused = await gateway.client.post("/graphql", json={"query": create, "variables": variables}, headers=reader)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    bad = {"scope": {"eventId": EVENT}, "value": 99}
+    invalid = (await gateway.client.post("/graphql", json={"query": create, "variables": bad})).json()
+    assert invalid["errors"][0]["extensions"]["code"] == "INVALID_REQUEST"
