@@ -18,12 +18,14 @@ from auth.errors import AgeVerificationRequired, RateLimited, RegionBlocked, Una
 from auth.principal import Principal
 from auth.ratelimit import parse_rate
 from auth.tokens import bearer
+from feeds.alerts import Alert
 from feeds.conflate import ConflationKey, conflation_key, merge_deltas
 from feeds.fanout import Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from feeds.queries import only_markets, visible_markets
 from feeds.regional import regional_view
+from gateway.alerting import AlertListener
 from gateway.origins import origin_allowed
 from gateway.services import Services
 from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
@@ -34,6 +36,7 @@ from schema.render import event_json, ws_delta_json
 from schema.visibility import EVERYTHING, Visibility
 
 MAX_CONFLATE_MS = 60_000
+ALERTS = "alerts"
 log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -98,6 +101,7 @@ class PartnerConnection:
         self.principal: Principal | None = None
         self.visibility: Visibility = EVERYTHING
         self._regional: Callable[[Delta], Delta] | None = None
+        self._alerts: AlertListener | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._closing: str | None = None
         self._close_code = 1000
@@ -203,14 +207,19 @@ class PartnerConnection:
         ):
             raise InvalidRequest("'since' maps event ids to the last seq received, e.g. {\"nfl-game\": 41}")
         # Every channel is checked before any is taken: a bad one changes nothing.
-        added = [parse_channel(self.services, name, conflate_ms, self.visibility) for name in names]
+        wants_alerts = ALERTS in names
+        if wants_alerts and self.principal is not None:
+            self.services.access.admit(self.principal, "odds:control")
+        added = [parse_channel(self.services, n, conflate_ms, self.visibility) for n in names if n != ALERTS]
         limit = self.services.settings.ws_max_subscriptions
         if len(self.channels.keys() | set(names)) > limit:
             raise TooManyChannels(f"at most {limit} channels per connection")
         for channel in added:
             self.channels[channel.name] = channel
         self._register()
-        self.send({"event": "subscribed", "channels": [c.name for c in added]})
+        if wants_alerts and self._alerts is None:
+            self._alerts = self.services.alerts.add_listener(self.visibility, self._alert)
+        self.send({"event": "subscribed", "channels": [c.name for c in added] + ([ALERTS] if wants_alerts else [])})
         # No await from registration to here: no delta can slip between a snapshot and what follows it.
         resumed = set()
         for event_id, seq in since.items():
@@ -232,8 +241,19 @@ class PartnerConnection:
     def _unsubscribe(self, message: dict[str, Any]) -> None:
         names = _names(message)
         removed = [n for n in names if self.channels.pop(n, None) is not None]
+        if ALERTS in names and self._alerts is not None:
+            self._stop_alerts()
+            removed.append(ALERTS)
         self._register()
         self.send({"event": "unsubscribed", "channels": removed})
+
+    def _alert(self, alert: Alert) -> None:
+        self.outbox.push_control(_dumps({**alert.json(), "event": "alert"}))
+
+    def _stop_alerts(self) -> None:
+        if self._alerts is not None:
+            self.services.alerts.remove_listener(self._alerts)
+            self._alerts = None
 
     def _register(self) -> None:
         hub = self.services.hub
@@ -298,6 +318,7 @@ class PartnerConnection:
                 await asyncio.wait({writer, reader, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.services.hub.unlisten(self)
+            self._stop_alerts()
             for handle in (self._flush, self._expiry):
                 if handle is not None:
                     handle.cancel()

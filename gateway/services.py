@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
 from feeds.adapters import load_adapters
+from feeds.alerts import DEFAULT_RULES, AlertEngine, AlertRule
 from feeds.aliases import AliasBook
 from feeds.book import BookConfig, OddsBook
 from feeds.broadcast import Broadcast
@@ -26,10 +27,12 @@ from feeds.partitions import Ownership, partition_set
 from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
 from gateway.access import build_access
+from gateway.alerting import AlertService
 from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from schema.visibility import EVERYTHING, Visibility
+from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.audit_writer import AuditWriter
 from store.db import create_engine
@@ -56,6 +59,8 @@ class Services:
     access: AccessControl
     tokens: TokenRepository
     control: ControlService
+    alerts: AlertService
+    alert_engine: AlertEngine
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -147,11 +152,18 @@ async def start_services(settings: Settings) -> Services:
         access,
         tokens,
         ControlService(book, normalizer, OverrideRepository(engine), broadcast, access),
+        alerts := AlertService(broadcast, AlertRepository(engine), book),
+        alert_engine := AlertEngine(
+            [AlertRule.of(r) for r in settings.alert_rules] or DEFAULT_RULES, alerts.raise_alert
+        ),
     )
+    book.sinks.append(alert_engine)
+    services.background("alert-writer", lambda: alerts.write_forever(settings.alert_flush_interval))
     await services.control.load()
     writer.start()
     if broadcast.redis is not None:
         services.background("overrides", services.control.follow)
+        services.background("alerts", alerts.follow)
     services.background("revocations", lambda: _refresh_revocations(services))
     if store is not None:
         snapshots = SnapshotWriter(book, store)
@@ -171,6 +183,8 @@ async def stop_services(services: Services) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await services.audit_writer.stop()
+    with contextlib.suppress(Exception):
+        await services.alerts.flush()
     await services.hub.stop()
     await services.broadcast.disconnect()
     await services.engine.dispose()
@@ -182,6 +196,8 @@ async def _sweep_forever(services: Services) -> None:
         try:
             services.book.sweep()
             services.hub.prune()
+            services.alert_engine.sources(services.book.sources.values())
+            services.alert_engine.prune(services.book.events)
         except Exception:
             # One bad market must not stop staleness checks for every other market.
             log.exception("book sweep failed")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth.ratelimit import parse_rate
+from feeds.alerts import AlertRule
 from feeds.partitions import partition_set
 
 DEVELOPMENT_SECRET = "change-me-oddsgate-development-secret"
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(30, gt=0)
     graphql_max_tokens: int = Field(2000, gt=0)
 
+    alert_rules: list[dict[str, Any]] = Field(
+        default_factory=list, description="JSON list of alert rules; empty: the built-in ones"
+    )
+    alert_flush_interval: float = Field(0.5, gt=0)
+
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -83,6 +89,8 @@ class Settings(BaseSettings):
             raise ValueError("ODDSGATE_JWT_SECRET must be set in production")
         for rate in (self.default_rate_limit, self.ws_message_rate):
             parse_rate(rate)
+        for rule in self.alert_rules:
+            AlertRule.of(rule)
         if any(weight < 0 for weight in self.source_weights.values()):
             raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocket
 from auth.access import AccessControl
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from feeds.alerts import Alert
 from feeds.book import OddsBook
 from feeds.fanout import Hub
 from feeds.normalize import Normalizer
@@ -27,6 +29,10 @@ class ControlApi(Protocol):
     async def rollback(self, principal: Principal, override_id: str, body: object) -> dict[str, Any]: ...
 
 
+class AlertsApi(Protocol):
+    def stream(self, visibility: Visibility, queue_size: int = 256) -> AsyncIterator[Alert]: ...
+
+
 @dataclass
 class GraphQLContext:
     request: Request | WebSocket
@@ -38,6 +44,7 @@ class GraphQLContext:
     slow_client_seconds: float
     access: AccessControl
     control: ControlApi
+    alerts: AlertsApi
     # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
     # by connection_init. Subscriptions that share a document share it only with callers who
     # see the same data (`visibility`).

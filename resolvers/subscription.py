@@ -16,6 +16,7 @@ from feeds.fanout import OutboxListener, Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from feeds.regional import regional_view
+from resolvers.alerts import AlertGQL, alert_gql
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
 from resolvers.slow_clients import SlowClientGuard
@@ -57,3 +58,12 @@ class Subscription:
             return
         finally:
             context.hub.unlisten(listener)
+
+    @strawberry.subscription(
+        description="Alerts as they are raised (price moves, thresholds, divergence, sources down)."
+    )
+    async def alerts(self, info: Info[GraphQLContext, None]) -> AsyncGenerator[AlertGQL, None]:
+        context = info.context
+        context.require("odds:control")
+        async for alert in context.alerts.stream(context.visibility):
+            yield alert_gql(alert)

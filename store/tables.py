@@ -99,3 +99,19 @@ class OverrideRow(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AlertRow(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_raised", "raised_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    rule: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    raised_at: datetime = Field(sa_type=UTCDateTime)
+    message: str = Field(max_length=1000)
+    event_id: str | None = Field(default=None, max_length=200)
+    market_id: str | None = Field(default=None, max_length=64)
+    outcome_id: str | None = Field(default=None, max_length=16)
+    source: str | None = Field(default=None, max_length=128)
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

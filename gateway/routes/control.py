@@ -60,7 +60,24 @@ async def list_overrides(request: Request) -> Response:
     return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
 
 
+async def list_alerts(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    q = request.query_params
+    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
+    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    rows, total = await services.alerts.list(
+        kind=params.text(q, "kind"),
+        event_id=params.text(q, "event_id"),
+        since=params.timestamp(q, "since"),
+        limit=limit,
+        offset=offset,
+    )
+    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+
+
 ROUTES = [
+    Route("/api/v2/alerts", list_alerts, methods=["GET"]),
     Route("/api/v2/overrides", create_override, methods=["POST"]),
     Route("/api/v2/overrides", list_overrides, methods=["GET"]),
     Route("/api/v2/overrides/{override_id}/rollback", rollback_override, methods=["POST"]),
