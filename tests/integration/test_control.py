@@ -184,3 +184,43 @@ async def test_graphql_mutations_mirror_the_rest_calls(gateway: RunningGateway) 
     bad = {"scope": {"eventId": EVENT}, "value": 99}
     invalid = (await gateway.client.post("/graphql", json={"query": create, "variables": bad})).json()
     assert invalid["errors"][0]["extensions"]["code"] == "INVALID_REQUEST"
+
+
+async def test_an_alert_fires_on_a_scripted_move_everywhere(sqlite_url: str) -> None:
+    rules = [{"name": "sharp", "kind": "price_move", "percent": 10, "seconds": 60}]
+    async with serving(gateway_settings(sqlite_url, alert_rules=rules, alert_flush_interval=0.05)) as gateway:
+        url = gateway.url.replace("http://", "ws://")
+        await ingest(gateway, update(2.00, 1.90))
+        async with (
+            connect(url + "/ws") as partner,
+            connect(url + "/graphql", subprotocols=["graphql-transport-ws"]) as graphql,  # type: ignore[list-item]
+        ):
+            await partner.send(json.dumps({"action": "auth", "token": gateway.token}))
+            await partner.recv()
+            await partner.send(json.dumps({"action": "subscribe", "channels": ["alerts"]}))
+            assert json.loads(await partner.recv())["channels"] == ["alerts"]
+            init = {"type": "connection_init", "payload": {"authorization": f"Bearer {gateway.token}"}}
+            await graphql.send(json.dumps(init))
+            await graphql.recv()
+            query = {"query": "subscription { alerts { rule kind eventId marketId outcomeId message details } }"}
+            await graphql.send(json.dumps({"id": "a", "type": "subscribe", "payload": query}))
+            await asyncio.sleep(0.2)
+            await ingest(gateway, update(2.40, 1.60))  # home +20%, away -15.8%
+            async with asyncio.timeout(5):
+                ws_alerts = [json.loads(await partner.recv()) for _ in range(2)]
+                graphql_alerts = [json.loads(await graphql.recv())["payload"]["data"]["alerts"] for _ in range(2)]
+        await asyncio.sleep(0.3)
+        stored = (await gateway.client.get("/api/v2/alerts?kind=price_move")).json()
+        reader = {"Authorization": f"Bearer {mint(gateway.app.state.settings, 'odds:read')}"}
+        refused = await gateway.client.get("/api/v2/alerts", headers=reader)
+    assert {(a["event"], a["rule"], a["outcome_id"]) for a in ws_alerts} == {
+        ("alert", "sharp", "home"),
+        ("alert", "sharp", "away"),
+    }
+    assert {(a["eventId"], a["outcomeId"], a["details"]["percent"]) for a in graphql_alerts} == {
+        (EVENT, "home", 20.0),
+        (EVENT, "away", -15.79),
+    }
+    assert stored["pagination"]["total"] == 2
+    assert {a["outcome_id"] for a in stored["data"]} == {"home", "away"}
+    assert refused.status_code == 403
