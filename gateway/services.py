@@ -31,6 +31,7 @@ from gateway.alerting import AlertService
 from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.webhooks import WebhookService
 from schema.visibility import EVERYTHING, Visibility
 from store.alerts import AlertRepository
 from store.audit import AuditRepository
@@ -39,6 +40,7 @@ from store.db import create_engine
 from store.migrate import upgrade_async
 from store.overrides import OverrideRepository
 from store.tokens import TokenRepository
+from store.webhooks import WebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class Services:
     control: ControlService
     alerts: AlertService
     alert_engine: AlertEngine
+    webhooks: WebhookService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -156,8 +159,17 @@ async def start_services(settings: Settings) -> Services:
         alert_engine := AlertEngine(
             [AlertRule.of(r) for r in settings.alert_rules] or DEFAULT_RULES, alerts.raise_alert
         ),
+        webhooks := WebhookService(
+            WebhookRepository(engine),
+            max_attempts=settings.webhook_max_attempts,
+            backoff=settings.webhook_backoff,
+            timeout=settings.webhook_timeout,
+            workers=settings.webhook_workers,
+        ),
     )
-    book.sinks.append(alert_engine)
+    await webhooks.start(settings.webhook_refresh)
+    book.sinks.extend([alert_engine, webhooks.on_delta])
+    alerts.observers.append(webhooks.on_alert)
     services.background("alert-writer", lambda: alerts.write_forever(settings.alert_flush_interval))
     await services.control.load()
     writer.start()
@@ -182,6 +194,7 @@ async def stop_services(services: Services) -> None:
     for task in services.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await services.webhooks.stop()
     await services.audit_writer.stop()
     with contextlib.suppress(Exception):
         await services.alerts.flush()

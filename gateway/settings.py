@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default_factory=list, description="JSON list of alert rules; empty: the built-in ones"
     )
     alert_flush_interval: float = Field(0.5, gt=0)
+    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles each time")
+    webhook_timeout: float = Field(5.0, gt=0)
+    webhook_workers: int = Field(4, ge=1, le=64)
+    webhook_refresh: float = Field(5.0, gt=0, description="seconds between reloads of registered webhooks")
 
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -115,3 +115,32 @@ class AlertRow(SQLModel, table=True):
     outcome_id: str | None = Field(default=None, max_length=16)
     source: str | None = Field(default=None, max_length=128)
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class WebhookRow(SQLModel, table=True):
+    __tablename__ = "webhooks"
+
+    id: str = Field(primary_key=True, max_length=64)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(sa_column=Column(JSON))
+    secret: str = Field(max_length=200)
+    owner: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    active: bool = True
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One delivery to one webhook: its attempts, its last error, and whether it was dead-lettered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_deliveries_webhook", "webhook_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    webhook_id: str = Field(max_length=64)
+    event: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON))
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

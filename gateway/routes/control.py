@@ -76,7 +76,42 @@ async def list_alerts(request: Request) -> Response:
     return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
 
 
+async def register_webhook(request: Request) -> Response:
+    principal = await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    return json_response(await services.webhooks.register(principal, await _body(request)), status_code=201)
+
+
+async def list_webhooks(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    return json_response({"data": await services.webhooks.list()})
+
+
+async def remove_webhook(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    await services.webhooks.remove(request.path_params["webhook_id"])
+    return Response(status_code=204)
+
+
+async def list_deliveries(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    q = request.query_params
+    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
+    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    rows, total = await services.webhooks.repository.deliveries(
+        request.path_params["webhook_id"], params.text(q, "status"), limit, offset
+    )
+    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+
+
 ROUTES = [
+    Route("/api/v2/webhooks", register_webhook, methods=["POST"]),
+    Route("/api/v2/webhooks", list_webhooks, methods=["GET"]),
+    Route("/api/v2/webhooks/{webhook_id}", remove_webhook, methods=["DELETE"]),
+    Route("/api/v2/webhooks/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
     Route("/api/v2/alerts", list_alerts, methods=["GET"]),
     Route("/api/v2/overrides", create_override, methods=["POST"]),
     Route("/api/v2/overrides", list_overrides, methods=["GET"]),

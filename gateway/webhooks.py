@@ -1,0 +1,239 @@
+"""Webhooks: partners' endpoints get significant moves, suspensions and alerts, signed, retried with
+exponential backoff, logged, and dead-lettered after the last attempt. The odds path only enqueues:
+a slow or dead endpoint holds up nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import orjson
+
+from auth.principal import Principal
+from feeds.alerts import Alert
+from schema.errors import InvalidRequest, NotFound
+from schema.model import Delta
+from schema.render import delta_json
+from store.webhooks import WebhookRepository
+
+log = logging.getLogger(__name__)
+EVENTS = ("suspension", "move", "alert")
+SIGNATURE_HEADER = "X-Oddsgate-Signature"
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+_QUEUE = 10_000
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`: receivers recompute and compare,
+    and refuse old timestamps to stop replays."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+@dataclass(slots=True, frozen=True)
+class Hook:
+    id: str
+    url: str
+    events: frozenset[str]
+    secret: str
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    hook: Hook
+    event: str
+    body: bytes
+    attempts: int = 0
+
+
+class WebhookService:
+    def __init__(
+        self,
+        repository: WebhookRepository,
+        *,
+        max_attempts: int = 5,
+        backoff: float = 1.0,
+        timeout: float = 5.0,
+        workers: int = 4,
+    ):
+        self.repository = repository
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.workers = workers
+        self.hooks: dict[str, Hook] = {}
+        self.dropped = 0
+        self._queue: asyncio.Queue[Job] = asyncio.Queue(_QUEUE)
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._retries: dict[str, asyncio.TimerHandle] = {}
+
+    async def start(self, refresh: float = 5.0) -> None:
+        await self.reload()
+        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        self._tasks = [asyncio.create_task(self._work(), name=f"webhook-{i}") for i in range(self.workers)]
+        self._tasks.append(asyncio.create_task(self._refresh(refresh), name="webhook-refresh"))
+
+    async def stop(self) -> None:
+        for handle in self._retries.values():
+            handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def reload(self) -> None:
+        """Registrations made by any process, from the database."""
+        self.hooks = {
+            row["id"]: Hook(row["id"], row["url"], frozenset(row["events"]), row["secret"])
+            for row in await self.repository.active()
+        }
+
+    # -- what happens ------------------------------------------------------------------------------
+
+    def on_delta(self, delta: Delta) -> None:
+        """A book sink: a market that becomes suspended is a `suspension`."""
+        if delta.market_id is None or not delta.suspended or not delta.market_changed:
+            return
+        if any("suspension" in hook.events for hook in self.hooks.values()):
+            self._emit("suspension", delta_json(delta))
+
+    def on_alert(self, alert: Alert) -> None:
+        body = alert.json()
+        self._emit("alert", body)
+        if alert.kind == "price_move":
+            self._emit("move", body)
+
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        hooks = [hook for hook in self.hooks.values() if event in hook.events]
+        if not hooks:
+            return
+        body = orjson.dumps({"event": event, "data": payload}, option=_OPTIONS)
+        for hook in hooks:
+            try:
+                self._queue.put_nowait(Job(uuid.uuid4().hex, hook, event, body))
+            except asyncio.QueueFull:
+                self.dropped += 1
+                log.warning("webhook queue full: %s delivery to %s dropped", event, hook.url)
+
+    # -- delivering ---------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._attempt(job)
+            except Exception:
+                log.exception("webhook delivery %s failed unexpectedly", job.id)
+
+    async def _attempt(self, job: Job) -> None:
+        assert self._client is not None
+        now = datetime.now(UTC)
+        if job.attempts == 0:
+            await self.repository.record_delivery(
+                {
+                    "id": job.id,
+                    "webhook_id": job.hook.id,
+                    "event": job.event,
+                    "payload": orjson.loads(job.body),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
+            )
+        job.attempts += 1
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(job.hook.secret, int(time.time()), job.body),
+            "X-Oddsgate-Event": job.event,
+            "X-Oddsgate-Delivery": job.id,
+        }
+        error: str | None = None
+        try:
+            response = await self._client.post(job.hook.url, content=job.body, headers=headers)
+            if not 200 <= response.status_code < 300:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        if error is None:
+            await self.repository.update_delivery(job.id, "delivered", job.attempts, None, datetime.now(UTC))
+            return
+        if job.attempts >= self.max_attempts:
+            log.warning(
+                "webhook %s to %s dead-lettered after %d attempts: %s", job.id, job.hook.url, job.attempts, error
+            )
+            await self.repository.update_delivery(job.id, "dead", job.attempts, error, datetime.now(UTC))
+            return
+        await self.repository.update_delivery(job.id, "retrying", job.attempts, error, None)
+        # Exponential backoff with jitter, off the workers: one slow endpoint does not hold a worker.
+        delay = self.backoff * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
+        self._retries[job.id] = asyncio.get_running_loop().call_later(delay, self._requeue, job)
+
+    def _requeue(self, job: Job) -> None:
+        self._retries.pop(job.id, None)
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _refresh(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reloading webhooks failed; the last list stays in use")
+
+    # -- registering -------------------------------------------------------------------------------
+
+    async def register(self, principal: Principal, body: object) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body is a JSON object: {url, events, secret}")
+        url, events, secret = body.get("url"), body.get("events"), body.get("secret")
+        parsed = urlparse(url) if isinstance(url, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise InvalidRequest("'url' must be an http(s) URL")
+        if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
+            raise InvalidRequest(f"'events' is a non-empty list of {', '.join(EVENTS)}")
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise InvalidRequest("'secret' is required: at least 16 characters, used to sign deliveries")
+        row = {
+            "id": uuid.uuid4().hex,
+            "url": url,
+            "events": sorted(set(events)),
+            "secret": secret,
+            "owner": principal.sub,
+            "created_at": datetime.now(UTC),
+            "active": True,
+        }
+        await self.repository.add(row)
+        await self.reload()
+        return _public(row)
+
+    async def remove(self, webhook_id: str) -> None:
+        if not await self.repository.deactivate(webhook_id):
+            raise NotFound(f"no active webhook {webhook_id!r}")
+        await self.reload()
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [_public(row) for row in await self.repository.active()]
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    # The secret is never sent back.
+    return {k: row[k] for k in ("id", "url", "events", "owner", "created_at", "active")}
