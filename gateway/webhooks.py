@@ -79,6 +79,7 @@ class WebhookService:
         self._client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._suspended: set[tuple[str, str]] = set()
 
     async def start(self, refresh: float = 5.0) -> None:
         await self.reload()
@@ -107,9 +108,16 @@ class WebhookService:
     # -- what happens ------------------------------------------------------------------------------
 
     def on_delta(self, delta: Delta) -> None:
-        """A book sink: a market that becomes suspended is a `suspension`."""
-        if delta.market_id is None or not delta.suspended or not delta.market_changed:
+        """A book sink: a market that becomes suspended is a `suspension` (once, until it resumes)."""
+        if delta.market_id is None or delta.suspended is None or not delta.market_changed:
             return
+        key = (delta.event_id, delta.market_id)
+        if not delta.suspended:
+            self._suspended.discard(key)
+            return
+        if key in self._suspended:
+            return
+        self._suspended.add(key)
         if any("suspension" in hook.events for hook in self.hooks.values()):
             self._emit("suspension", delta_json(delta))
 

@@ -4,14 +4,18 @@ and survive a restart."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from decimal import Decimal
 from typing import Any
 
+import uvicorn
 from websockets.asyncio.client import connect
 
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, update
+from tests.support.servers import free_port
 
 EVENT = "49ers-ravens-2026-03-23"
 OTHER = "chiefs-bills-2026-03-23"
@@ -224,3 +228,91 @@ async def test_an_alert_fires_on_a_scripted_move_everywhere(sqlite_url: str) -> 
     assert stored["pagination"]["total"] == 2
     assert {a["outcome_id"] for a in stored["data"]} == {"home", "away"}
     assert refused.status_code == 403
+
+
+class Receiver:
+    """A webhook endpoint on loopback, as a partner runs one."""
+
+    def __init__(self, status: int = 200, hold: asyncio.Event | None = None):
+        self.status = status
+        self.hold = hold
+        self.received: list[tuple[dict[str, str], bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if self.hold is not None:
+            await self.hold.wait()
+        self.received.append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
+        await send({"type": "http.response.start", "status": self.status, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def serve_receiver(receiver: Receiver) -> tuple[Any, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn signals nothing to wait on)
+        await asyncio.sleep(0.02)
+    return server, task, f"http://127.0.0.1:{port}/hook"
+
+
+async def test_webhooks_are_signed_retried_and_dead_lettered(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, webhook_max_attempts=3, webhook_backoff=0.05)
+    good, failing = Receiver(), Receiver(status=500)
+    release = asyncio.Event()
+    slow = Receiver(hold=release)
+    receivers = [await serve_receiver(r) for r in (good, failing, slow)]
+    secret = "partner-secret-0123456789"
+    try:
+        async with serving(settings) as gateway:
+            hooks = []
+            for _, _, url in receivers:
+                reply = await gateway.client.post(
+                    "/api/v2/webhooks", json={"url": url, "events": ["suspension"], "secret": secret}
+                )
+                assert reply.status_code == 201, reply.text
+                assert "secret" not in reply.json()
+                hooks.append(reply.json()["id"])
+            await ingest(gateway, update())
+            await override(gateway, scope={"event_id": EVENT}, action="suspend", reason="bet stop")
+            # The odds path went on while the slow endpoint still holds its delivery.
+            await ingest(gateway, update(1.70, 2.20))
+            assert slow.received == []
+            release.set()
+            async with asyncio.timeout(10):
+                while len(good.received) < 1 or len(failing.received) < 3 or len(slow.received) < 1:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)
+            dead = (await gateway.client.get(f"/api/v2/webhooks/{hooks[1]}/deliveries?status=dead")).json()
+            delivered = (await gateway.client.get(f"/api/v2/webhooks/{hooks[0]}/deliveries")).json()
+            bad = await gateway.client.post("/api/v2/webhooks", json={"url": "ftp://x", "events": ["x"], "secret": "s"})
+    finally:
+        for server, task, _ in receivers:
+            server.should_exit = True
+            await task
+    headers, body = good.received[0]
+    parts = dict(part.split("=", 1) for part in headers["x-oddsgate-signature"].split(","))
+    stamp, mac = parts["t"], parts["v1"]
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    payload = json.loads(body)
+    assert (payload["event"], payload["data"]["event_id"], payload["data"]["suspended"]) == ("suspension", EVENT, True)
+    assert headers["x-oddsgate-event"] == "suspension"
+    assert len(failing.received) == 3  # the first attempt and two retries, no more
+    [letter] = dead["data"]
+    assert (letter["status"], letter["attempts"], letter["last_error"]) == ("dead", 3, "HTTP 500")
+    assert [d["status"] for d in delivered["data"]] == ["delivered"]
+    assert bad.status_code == 422

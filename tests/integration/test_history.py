@@ -125,5 +125,14 @@ async def test_migrations_build_an_empty_database_of_either_kind(sqlite_url: str
             tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
             version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
         await engine.dispose()
-        assert {"events", "odds_changes", "tokens", "overrides", "alerts", "webhooks", "webhook_deliveries", "alembic_version"} <= tables
+        assert {
+            "events",
+            "odds_changes",
+            "tokens",
+            "overrides",
+            "alerts",
+            "webhooks",
+            "webhook_deliveries",
+            "alembic_version",
+        } <= tables
         assert version == "0005"
