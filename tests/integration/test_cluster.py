@@ -139,3 +139,32 @@ async def test_a_tokens_rate_is_shared_by_every_process_through_redis(tmp_path: 
         redis.stop()
     assert [r.status_code for r in replies] == [200, 200, 200, 200, 200, 429]
     assert replies[4].headers["RateLimit"].startswith('"token";r=0;')
+
+
+async def test_an_override_made_on_any_process_is_priced_by_the_owner(tmp_path: Path) -> None:
+    redis = RedisProcess()
+    redis.start()
+    common = environment(redis, "1")
+    try:
+        with (
+            gateway_process(tmp_path, "owner", ODDSGATE_PARTITIONS="all", **common) as owner,
+            gateway_process(tmp_path, "reader", ODDSGATE_PARTITIONS="none", **common) as reader,
+        ):
+            async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
+                await ingest(client, owner, 1.80)
+                socket_url = reader.replace("http://", "ws://") + "/ws"
+                async with connect(socket_url) as socket:
+                    await socket.send(orjson.dumps({"action": "auth", "token": TOKEN}))
+                    await socket.recv()
+                    await socket.send(orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"]}))
+                    await socket.recv()
+                    body = {"scope": {"event_id": EVENT}, "action": "suspend", "reason": "made on the reader"}
+                    made = await client.post(f"{reader}/api/v2/overrides", json=body)
+                    assert made.status_code == 201, made.text
+                    async with asyncio.timeout(10):
+                        delta = orjson.loads(await socket.recv())
+                served = (await client.get(f"{reader}/api/v2/events/{EVENT}")).json()["data"]
+    finally:
+        redis.stop()
+    assert (delta["seq"], delta["suspended"], delta["reason"]) == (2, True, "override")
+    assert served["markets"][0]["suspended"] is True
