@@ -177,10 +177,15 @@ class ControlService:
     def _state(self, scope: Scope) -> dict[str, Any]:
         """The served state of the markets a scope covers (at most 200 of them), for the record."""
         state: dict[str, Any] = {}
-        for event_state in self.book.events.values():
+        events = self.book.events
+        candidates = [events[scope.event_id]] if scope.event_id in events else [] if scope.event_id else events.values()
+        for event_state in candidates:
+            info = event_state.info
             if len(state) >= _STATE_LIMIT:
                 break
-            event = self.book.event(event_state.info.id)
+            if (scope.sport and info.sport != scope.sport) or (scope.league and info.league != scope.league):
+                continue
+            event = self.book.event(info.id)
             if event is None:
                 continue
             for market in event.markets:
