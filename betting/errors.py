@@ -1,0 +1,31 @@
+"""Refusals of a bet, each with its contract code."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from schema.errors import OddsgateError
+
+
+class PriceChanged(OddsgateError):
+    code = "PRICE_CHANGED"
+
+    def __init__(self, message: str, current: Decimal):
+        super().__init__(message, details={"current_odds": float(current)})
+        self.current = current
+
+
+class MarketSuspended(OddsgateError):
+    code = "MARKET_SUSPENDED"
+
+
+class InsufficientFunds(OddsgateError):
+    code = "INSUFFICIENT_FUNDS"
+
+
+class RiskLimitExceeded(OddsgateError):
+    code = "RISK_LIMIT"
+
+    def __init__(self, limit: str, message: str):
+        super().__init__(message, details={"limit": limit})
+        self.limit = limit
