@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from betting.errors import PriceChanged, RiskLimitExceeded
+from betting.ledger import HOUSE, Entry, Posting, available, deposit, locked, settle
+from betting.ledger import stake as place
 from betting.money import CENT, amount
 from betting.pricing import Accept, price_to_take
 from betting.risk import Exposure, RiskLimits, check
@@ -111,3 +113,30 @@ def test_per_user_limits_override_the_defaults() -> None:
     check(limits, Decimal(50), Decimal(2), QUIET)
     with pytest.raises(ValueError, match="unknown"):
         RiskLimits().overridden({"max_bet": 1})
+
+
+@given(stakes, odds, st.sampled_from(list(Result)))
+def test_every_ledger_entry_balances_and_settling_conserves_money(
+    stake: Decimal, price: Decimal, result: Result
+) -> None:
+    entries = [deposit("u", stake, "d1"), place("u", stake, "b1")]
+    paid = payout(stake, price, result, Decimal("0.5"))
+    entries.append(settle("u", stake, paid, "b1"))
+    balances: dict[str, Decimal] = {}
+    for entry in entries:
+        assert sum(p.amount for p in entry.postings) == 0
+        for posting in entry.postings:
+            balances[posting.account] = balances.get(posting.account, Decimal(0)) + posting.amount
+    assert sum(balances.values()) == 0  # nothing made or lost, only moved
+    assert balances.get(available("u"), Decimal(0)) == paid
+    assert balances.get(locked("u"), Decimal(0)) == 0
+    assert balances.get(HOUSE, Decimal(0)) == stake - paid
+    undone = entries[-1].reversed("reversal", "r1")
+    assert [p.amount for p in undone.postings] == [-p.amount for p in entries[-1].postings]
+
+
+def test_an_unbalanced_entry_cannot_be_made() -> None:
+    with pytest.raises(ValueError, match="balance"):
+        Entry("deposit", "x", (Posting("a", Decimal("1.00")), Posting("b", Decimal("-0.99"))))
+    with pytest.raises(ValueError, match="sub-cent"):
+        Entry("deposit", "x", (Posting("a", Decimal("0.001")), Posting("b", Decimal("-0.001"))))
