@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     replay.add_argument("--token", default=None, help="bearer token for the gateway")
     token_cli.add_commands(commands)
+    ledger = commands.add_parser("ledger", help="the betting ledger")
+    ledger.add_subparsers(dest="action", required=True).add_parser(
+        "check", help="reconcile every balance with its postings; exit 1 when anything is off"
+    )
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -38,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command == "token":
         return token_cli.run(settings, args)
+    if args.command == "ledger":
+        return _ledger_check(settings)
     if args.command == "migrate":
         from store.migrate import upgrade
 
@@ -70,6 +76,29 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 20, 100)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **uvicorn_options(settings))
     return 0
+
+
+def _ledger_check(settings: Settings) -> int:
+    import asyncio
+
+    from betting.wallet import WalletService
+    from store.db import create_engine
+    from store.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+    async def check() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await WalletService(engine).check()
+        finally:
+            await engine.dispose()
+
+    problems = asyncio.run(check())
+    for problem in problems:
+        print(problem)
+    print("ledger check: clean" if not problems else f"ledger check: {len(problems)} problem(s)")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

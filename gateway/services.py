@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
+from betting.wallet import WalletService
 from feeds.adapters import load_adapters
 from feeds.alerts import DEFAULT_RULES, AlertEngine, AlertRule
 from feeds.aliases import AliasBook
@@ -64,6 +65,7 @@ class Services:
     alerts: AlertService
     alert_engine: AlertEngine
     webhooks: WebhookService
+    wallets: WalletService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -166,6 +168,7 @@ async def start_services(settings: Settings) -> Services:
             timeout=settings.webhook_timeout,
             workers=settings.webhook_workers,
         ),
+        WalletService(create_engine(settings.database_url, immediate=True)),
     )
     await webhooks.start(settings.webhook_refresh)
     book.sinks.extend([alert_engine, webhooks.on_delta])
@@ -200,6 +203,7 @@ async def stop_services(services: Services) -> None:
         await services.alerts.flush()
     await services.hub.stop()
     await services.broadcast.disconnect()
+    await services.wallets.engine.dispose()
     await services.engine.dispose()
 
 

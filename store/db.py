@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
+    """`immediate`: on SQLite, every transaction takes the write lock when it begins (BEGIN
+    IMMEDIATE), so a read-then-write transaction cannot be overtaken; the ledger's engine uses it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -22,6 +24,15 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            if immediate:
+                # The driver's own implicit BEGIN is turned off; we say which BEGIN.
+                connection.isolation_level = None
+
+        if immediate:
+
+            @event.listens_for(engine.sync_engine, "begin")
+            def _begin(connection: Any) -> None:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer
 from sqlmodel import Field, SQLModel
 
 from store.types import ExactDecimal, UTCDateTime
@@ -144,3 +144,38 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AccountRow(SQLModel, table=True):
+    """A ledger account. Its balance is kept with every posting, in the same transaction; the
+    database itself refuses a negative balance for anything but the house and the outside world."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("kind IN ('house', 'world') OR balance >= 0", name="ck_accounts_non_negative"),)
+
+    id: str = Field(primary_key=True, max_length=256)
+    kind: str = Field(max_length=16)
+    owner: str | None = Field(default=None, max_length=200)
+    balance: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LedgerEntryRow(SQLModel, table=True):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_reference", "reference"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)
+    reference: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PostingRow(SQLModel, table=True):
+    __tablename__ = "postings"
+    __table_args__ = (Index("ix_postings_account", "account_id"), Index("ix_postings_entry", "entry_id"))
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
+    entry_id: str = Field(max_length=64)
+    account_id: str = Field(max_length=256)
+    amount: Decimal = Field(sa_type=ExactDecimal)
+    created_at: datetime = Field(sa_type=UTCDateTime)

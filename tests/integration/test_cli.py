@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -87,3 +88,34 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     tables = set(inspect(create_engine(f"sqlite:///{database}")).get_table_names())
     assert {"events", "odds_changes", "alembic_version"} <= tables
+
+
+def test_ledger_check_is_clean_then_finds_tampering(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    env = {**os.environ, "ODDSGATE_DATABASE_URL": url}
+
+    async def deposit_then_tamper(tamper: bool) -> None:
+        from decimal import Decimal
+
+        from sqlalchemy import text
+
+        from betting.wallet import WalletService
+        from store.db import create_engine
+        from store.migrate import upgrade_async
+
+        await upgrade_async(url)
+        engine = create_engine(url, immediate=True)
+        if tamper:
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE accounts SET balance = '99.00' WHERE id = 'user:fay:available'"))
+        else:
+            await WalletService(engine).deposit("fay", Decimal("10.00"), "d1")
+        await engine.dispose()
+
+    asyncio.run(deposit_then_tamper(False))
+    clean = subprocess.run(oddsgate("ledger", "check"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert (clean.returncode, clean.stdout.strip()) == (0, "ledger check: clean")
+    asyncio.run(deposit_then_tamper(True))
+    dirty = subprocess.run(oddsgate("ledger", "check"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert dirty.returncode == 1
+    assert "user:fay:available: balance 99.00 but its postings sum to 10.00" in dirty.stdout

@@ -1,0 +1,64 @@
+"""Wallets over the ledger: deposits, balances, and the ledger's own reconciliation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from betting import ledger
+from betting.errors import InsufficientFunds
+from store.ledger import LedgerPosting, LedgerRepository, NegativeBalance
+from store.transactions import serializable
+
+
+@dataclass(slots=True, frozen=True)
+class Wallet:
+    sub: str
+    available: Decimal
+    locked: Decimal
+
+    def json(self) -> dict[str, object]:
+        return {"sub": self.sub, "available": str(self.available), "locked": str(self.locked)}
+
+
+def to_postings(entry: ledger.Entry) -> list[LedgerPosting]:
+    postings = []
+    for posting in entry.postings:
+        kind = ledger.kind_of(posting.account)
+        owner = posting.account.removeprefix("user:").rsplit(":", 1)[0] if posting.account.startswith("user:") else None
+        postings.append(LedgerPosting(posting.account, kind.value, owner, posting.amount, kind.may_go_negative))
+    return postings
+
+
+class WalletService:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.repository = LedgerRepository(engine)
+
+    async def post(self, conn: AsyncConnection, entry: ledger.Entry) -> str:
+        """One entry in the caller's transaction; a user's balance that would go negative refuses it."""
+        try:
+            return await self.repository.post(conn, entry.kind, entry.reference, to_postings(entry), datetime.now(UTC))
+        except NegativeBalance as exc:
+            raise InsufficientFunds(f"not enough funds: {exc.account} would go to {exc.balance}") from None
+
+    async def deposit(self, sub: str, amount: Decimal, reference: str) -> Wallet:
+        async def work(conn: AsyncConnection) -> Wallet:
+            await self.post(conn, ledger.deposit(sub, amount, reference))
+            return await self._wallet(conn, sub)
+
+        return await serializable(self.engine, work)
+
+    async def wallet(self, sub: str) -> Wallet:
+        async with self.engine.connect() as conn:
+            return await self._wallet(conn, sub)
+
+    async def check(self) -> list[str]:
+        return await self.repository.check()
+
+    async def _wallet(self, conn: AsyncConnection, sub: str) -> Wallet:
+        balances = await self.repository.balances(conn, [ledger.available(sub), ledger.locked(sub)])
+        return Wallet(sub, balances[ledger.available(sub)], balances[ledger.locked(sub)])

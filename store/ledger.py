@@ -1,0 +1,117 @@
+"""The ledger's tables: accounts with their balances, entries, postings. Called inside the caller's
+transaction (see `store.transactions`), so postings and balances change together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from store.tables import AccountRow, LedgerEntryRow, PostingRow
+
+_ACCOUNTS = AccountRow.__table__  # type: ignore[attr-defined]
+_ENTRIES = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+_POSTINGS = PostingRow.__table__  # type: ignore[attr-defined]
+
+
+_CENT = Decimal("0.01")
+
+
+def _cents(value: object) -> Decimal:
+    # PostgreSQL's NUMERIC comes back with the column's scale; money is shown to the cent.
+    return Decimal(str(value)).quantize(_CENT)
+
+
+class NegativeBalance(Exception):
+    def __init__(self, account: str, balance: Decimal):
+        super().__init__(f"account {account} would go to {balance}")
+        self.account = account
+        self.balance = balance
+
+
+@dataclass(slots=True, frozen=True)
+class LedgerPosting:
+    account: str
+    kind: str
+    owner: str | None
+    amount: Decimal
+    # The house and the outside world may go negative; users' accounts may not.
+    may_go_negative: bool = False
+
+
+class LedgerRepository:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def post(
+        self, conn: AsyncConnection, kind: str, reference: str, postings: Sequence[LedgerPosting], at: datetime
+    ) -> str:
+        """Record an entry and move the balances; raises NegativeBalance and writes nothing usable
+        (the caller's transaction rolls back)."""
+        entry_id = uuid.uuid4().hex
+        await conn.execute(_ENTRIES.insert().values(id=entry_id, kind=kind, reference=reference, created_at=at))
+        for posting in postings:
+            current = (
+                await conn.execute(select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == posting.account))
+            ).scalar_one_or_none()
+            if current is None:
+                await conn.execute(
+                    _ACCOUNTS.insert().values(
+                        id=posting.account, kind=posting.kind, owner=posting.owner, balance=Decimal(0), updated_at=at
+                    )
+                )
+                current = Decimal(0)
+            balance = _cents(current) + posting.amount
+            if balance < 0 and not posting.may_go_negative:
+                raise NegativeBalance(posting.account, balance)
+            await conn.execute(
+                update(_ACCOUNTS).where(_ACCOUNTS.c.id == posting.account).values(balance=balance, updated_at=at)
+            )
+            await conn.execute(
+                _POSTINGS.insert().values(
+                    entry_id=entry_id, account_id=posting.account, amount=posting.amount, created_at=at
+                )
+            )
+        return entry_id
+
+    async def balances(self, conn: AsyncConnection, accounts: Sequence[str]) -> dict[str, Decimal]:
+        rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(accounts)))
+        found = {row.id: _cents(row.balance) for row in rows}
+        return {account: found.get(account, Decimal("0.00")) for account in accounts}
+
+    async def check(self) -> list[str]:
+        """Every way the ledger is not sound, in words; empty when it is."""
+        problems: list[str] = []
+        async with self.engine.connect() as conn:
+            # Summed here, exactly: SQLite keeps decimals as text, and SUM would add them as floats.
+            sums = await _sums(conn, _POSTINGS.c.account_id)
+            accounts = {row.id: (row.kind, _cents(row.balance)) for row in await conn.execute(select(_ACCOUNTS))}
+            entries = await _sums(conn, _POSTINGS.c.entry_id)
+        for account, (kind, balance) in sorted(accounts.items()):
+            posted = sums.get(account, Decimal("0.00"))
+            if balance != posted:
+                problems.append(f"account {account}: balance {balance} but its postings sum to {posted}")
+            if balance < 0 and kind not in ("house", "world"):
+                problems.append(f"account {account}: negative balance {balance}")
+        for account in sorted(set(sums) - set(accounts)):
+            problems.append(f"postings name an account that does not exist: {account}")
+        for entry_id, total in sorted(entries.items()):
+            if total != 0:
+                problems.append(f"entry {entry_id} does not balance: its postings sum to {total}")
+        total = sum((balance for _, balance in accounts.values()), Decimal("0.00"))
+        if total != 0:
+            problems.append(f"all accounts together hold {total}, not 0: money was made or lost")
+        return problems
+
+
+async def _sums(conn: AsyncConnection, key: Any) -> dict[str, Decimal]:
+    sums: dict[str, Decimal] = {}
+    for row in await conn.execute(select(key, _POSTINGS.c.amount)):
+        sums[row[0]] = sums.get(row[0], Decimal("0.00")) + _cents(row[1])
+    return sums
