@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
+from betting.placement import BetService
+from betting.risk import RiskLimits
 from betting.wallet import WalletService
 from feeds.adapters import load_adapters
 from feeds.alerts import DEFAULT_RULES, AlertEngine, AlertRule
@@ -66,6 +68,7 @@ class Services:
     alert_engine: AlertEngine
     webhooks: WebhookService
     wallets: WalletService
+    bets: BetService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -168,7 +171,8 @@ async def start_services(settings: Settings) -> Services:
             timeout=settings.webhook_timeout,
             workers=settings.webhook_workers,
         ),
-        WalletService(create_engine(settings.database_url, immediate=True)),
+        wallets := WalletService(create_engine(settings.database_url, immediate=True)),
+        BetService(wallets, book, RiskLimits()),
     )
     await webhooks.start(settings.webhook_refresh)
     book.sinks.extend([alert_engine, webhooks.on_delta])

@@ -179,3 +179,54 @@ class PostingRow(SQLModel, table=True):
     account_id: str = Field(max_length=256)
     amount: Decimal = Field(sa_type=ExactDecimal)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class BetRow(SQLModel, table=True):
+    """A bet, with the exact price context the user was given."""
+
+    __tablename__ = "bets"
+    __table_args__ = (Index("ix_bets_sub_time", "sub", "accepted_at"), Index("ix_bets_market", "event_id", "market_id"))
+
+    id: str = Field(primary_key=True, max_length=64)
+    sub: str = Field(max_length=200)
+    event_id: str = Field(max_length=200)
+    sport: str = Field(max_length=64)
+    market_id: str = Field(max_length=64)
+    outcome_id: str = Field(max_length=16)
+    stake: Decimal = Field(sa_type=ExactDecimal)
+    odds: Decimal = Field(sa_type=ExactDecimal)
+    requested_odds: Decimal = Field(sa_type=ExactDecimal)
+    accept: str = Field(max_length=8)
+    potential_payout: Decimal = Field(sa_type=ExactDecimal)
+    status: str = Field(max_length=16)
+    accepted_at: datetime = Field(sa_type=UTCDateTime)
+    context: dict[str, Any] = Field(sa_column=Column(JSON))
+    result: str | None = Field(default=None, max_length=16)
+    payout: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The first answer to a request with this key, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+
+    sub: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status: int
+    response: dict[str, Any] = Field(sa_column=Column(JSON))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ExposureRow(SQLModel, table=True):
+    """The house's position on one outcome, kept current in the transaction that changes it."""
+
+    __tablename__ = "exposure"
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    market_id: str = Field(primary_key=True, max_length=64)
+    outcome_id: str = Field(primary_key=True, max_length=16)
+    stakes: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
+    liability: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
+    bets: int = 0

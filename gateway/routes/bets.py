@@ -1,0 +1,64 @@
+"""Bets over REST: placement (scope `bets:place`, age verified), the caller's bets, and exposure."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from auth.principal import Principal
+from betting.placement import Bettor
+from gateway import params
+from gateway.access import authorize
+from gateway.responses import json_response
+from gateway.services import Services
+from schema.errors import InvalidRequest
+
+MAX_PAGE = 500
+
+
+def bettor(principal: Principal) -> Bettor:
+    return Bettor(principal.sub, principal.region, principal.age_verified, principal.has_scope("admin"))
+
+
+async def place_bet(request: Request) -> Response:
+    principal = await authorize(request, "bets:place")
+    services: Services = request.app.state.services
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("the body is not valid JSON") from None
+    status, reply = await services.bets.place(
+        bettor(principal), request.headers.get("idempotency-key"), body, services.access.visibility(principal)
+    )
+    return json_response(reply, status_code=status)
+
+
+async def list_bets(request: Request) -> Response:
+    principal = await authorize(request, "bets:place")
+    services: Services = request.app.state.services
+    limit = params.integer(request.query_params, "limit", 100, 1, MAX_PAGE)
+    offset = params.integer(request.query_params, "offset", 0, 0, 1_000_000)
+    rows, total = await services.bets.bets(principal.sub, limit, offset)
+    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+
+
+async def get_bet(request: Request) -> Response:
+    principal = await authorize(request, "bets:place")
+    services: Services = request.app.state.services
+    return json_response(await services.bets.bet(bettor(principal), request.path_params["bet_id"]))
+
+
+async def exposure(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    return json_response({"data": await services.bets.exposure()})
+
+
+ROUTES = [
+    Route("/api/v2/bets", place_bet, methods=["POST"]),
+    Route("/api/v2/bets", list_bets, methods=["GET"]),
+    Route("/api/v2/bets/{bet_id}", get_bet, methods=["GET"]),
+    Route("/api/v2/exposure", exposure, methods=["GET"]),
+]

@@ -1,0 +1,140 @@
+"""Placing bets through a real server: prices, idempotency, refusals that move no money, risk limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import RunningGateway, create_database, gateway_settings, mint, serving
+from tests.integration.payloads import batch, update
+
+EVENT = "49ers-ravens-2026-03-23"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def book(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[RunningGateway]:
+    url = (
+        sqlite_url if request.param == "sqlite" else await create_database(request.getfixturevalue("postgres_cluster"))
+    )
+    async with serving(gateway_settings(url)) as gateway:
+        await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.85, 2.10)))
+        await gateway.client.post("/api/v2/wallets/ann/deposit", json={"amount": "100.00"})
+        yield gateway
+
+
+def punter(gateway: RunningGateway, **claims: Any) -> httpx.AsyncClient:
+    claims.setdefault("age_verified", True)
+    token = mint(gateway.app.state.settings, "bets:place", sub=claims.pop("sub", "ann"), **claims)
+    return httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def bet(stake: str = "10.00", odds: float = 1.85, accept: str = "exact", outcome: str = "home") -> dict[str, Any]:
+    return {
+        "event_id": EVENT,
+        "market_id": "moneyline",
+        "outcome_id": outcome,
+        "stake": stake,
+        "odds": odds,
+        "accept": accept,
+    }
+
+
+async def test_a_bet_is_taken_once_per_key(book: RunningGateway) -> None:
+    async with punter(book) as client:
+        first = await client.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "k1"})
+        again = await client.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "k1"})
+        other = await client.post("/api/v2/bets", json=bet("11.00"), headers={"Idempotency-Key": "k1"})
+        wallet = (await client.get("/api/v2/wallet")).json()
+        mine = (await client.get("/api/v2/bets")).json()
+        detail = (await client.get(f"/api/v2/bets/{first.json()['bet_id']}")).json()
+    assert first.status_code == 201
+    placed = first.json()
+    assert (placed["status"], placed["odds"], placed["stake"], placed["potential_payout"]) == (
+        "accepted",
+        1.85,
+        "10.00",
+        "18.50",
+    )
+    assert (again.status_code, again.json()) == (201, placed)
+    assert (other.status_code, other.json()["error"]["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+    assert (wallet["available"], wallet["locked"]) == ("90.00", "10.00")
+    assert await book.services.wallets.check() == []
+    assert mine["pagination"]["total"] == 1
+    assert detail["context"]["seq"] == 1
+    assert detail["context"]["sources"] == {"a": "1.85"}
+    exposure = (await book.client.get("/api/v2/exposure")).json()["data"]
+    assert [(e["outcome_id"], e["stakes"], e["liability"], e["bets"]) for e in exposure] == [
+        ("home", "10.00", "8.50", 1)
+    ]
+
+
+async def test_the_accept_policy_against_the_live_price(book: RunningGateway) -> None:
+    await book.client.post("/api/v2/ingest", json=batch("a", update(1.90, 2.05)))
+    async with punter(book) as client:
+        exact = await client.post("/api/v2/bets", json=bet(odds=1.85), headers={"Idempotency-Key": "a"})
+        better = await client.post(
+            "/api/v2/bets", json=bet(odds=1.85, accept="better"), headers={"Idempotency-Key": "b"}
+        )
+        worse = await client.post(
+            "/api/v2/bets", json=bet(odds=2.10, outcome="away", accept="better"), headers={"Idempotency-Key": "c"}
+        )
+        anything = await client.post(
+            "/api/v2/bets", json=bet(odds=3.0, outcome="away", accept="any"), headers={"Idempotency-Key": "d"}
+        )
+    assert (exact.status_code, exact.json()["error"]["code"], exact.json()["error"]["current_odds"]) == (
+        409,
+        "PRICE_CHANGED",
+        1.9,
+    )
+    assert (better.status_code, better.json()["odds"]) == (201, 1.9)
+    assert worse.status_code == 409
+    assert (anything.status_code, anything.json()["odds"]) == (201, 2.05)
+
+
+async def test_refused_bets_move_no_money(book: RunningGateway) -> None:
+    await book.client.post(
+        "/api/v2/overrides",
+        json={"scope": {"event_id": EVENT, "market_id": "moneyline"}, "action": "suspend", "reason": "t"},
+    )
+    async with punter(book) as client:
+        suspended = await client.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "s"})
+    assert (suspended.status_code, suspended.json()["error"]["code"]) == (409, "MARKET_SUSPENDED")
+    overrides = (await book.client.get("/api/v2/overrides?active=true")).json()["data"]
+    await book.client.post(f"/api/v2/overrides/{overrides[0]['id']}/rollback", json={})
+    await book.client.post("/api/v2/wallets/ann/deposit", json={"amount": "2000.00"})
+    async with punter(book) as client:
+        broke = await client.post("/api/v2/bets", json=bet("999.00", odds=1.85), headers={"Idempotency-Key": "x"})
+        await client.post("/api/v2/bets", json=bet("999.00"), headers={"Idempotency-Key": "y"})
+        poor = await client.post("/api/v2/bets", json=bet("999.00"), headers={"Idempotency-Key": "z"})
+        limit = await client.post("/api/v2/bets", json=bet("1000.01"), headers={"Idempotency-Key": "l"})
+        nokey = await client.post("/api/v2/bets", json=bet())
+        wallet = (await client.get("/api/v2/wallet")).json()
+        count = (await client.get("/api/v2/bets")).json()["pagination"]["total"]
+    assert broke.status_code == 201
+    assert (poor.status_code, poor.json()["error"]["code"]) == (409, "INSUFFICIENT_FUNDS")
+    assert (limit.status_code, limit.json()["error"]["code"], limit.json()["error"]["limit"]) == (
+        403,
+        "RISK_LIMIT",
+        "max_stake",
+    )
+    assert nokey.status_code == 422
+    assert (wallet["available"], wallet["locked"], count) == ("102.00", "1998.00", 2)
+    async with punter(book, age_verified=False) as minor:
+        refused = await minor.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "m"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "AGE_VERIFICATION_REQUIRED")
+
+
+async def test_concurrent_duplicates_make_one_bet(book: RunningGateway) -> None:
+    async with punter(book) as client:
+        replies = await asyncio.gather(
+            *(client.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "same"}) for _ in range(10))
+        )
+        wallet = (await client.get("/api/v2/wallet")).json()
+    assert {r.status_code for r in replies} == {201}
+    assert len({r.json()["bet_id"] for r in replies}) == 1
+    assert (wallet["available"], wallet["locked"]) == ("90.00", "10.00")
+    assert await book.services.wallets.check() == []
