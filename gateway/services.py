@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth.access import AccessControl
 from betting.placement import BetService
 from betting.risk import RiskLimits
+from betting.settling import SettlementService
 from betting.wallet import WalletService
 from feeds.adapters import load_adapters
 from feeds.alerts import DEFAULT_RULES, AlertEngine, AlertRule
@@ -69,6 +70,7 @@ class Services:
     webhooks: WebhookService
     wallets: WalletService
     bets: BetService
+    settlements: SettlementService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -173,6 +175,7 @@ async def start_services(settings: Settings) -> Services:
         ),
         wallets := WalletService(create_engine(settings.database_url, immediate=True)),
         BetService(wallets, book, RiskLimits()),
+        SettlementService(wallets),
     )
     await webhooks.start(settings.webhook_refresh)
     book.sinks.extend([alert_engine, webhooks.on_delta])

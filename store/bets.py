@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from store.tables import BetRow, ExposureRow, IdempotencyRow
+from store.tables import BetRow, ExposureRow, IdempotencyRow, MarketResultRow, MarketSettlementRow
 
 _BETS = BetRow.__table__  # type: ignore[attr-defined]
 _KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
@@ -114,3 +114,75 @@ class BetRepository:
             {**dict(r), "stakes": str(_cents(r["stakes"])), "liability": str(_cents(r["liability"]))}
             for r in rows.mappings()
         ]
+
+
+_RESULTS = MarketResultRow.__table__  # type: ignore[attr-defined]
+_SETTLED = MarketSettlementRow.__table__  # type: ignore[attr-defined]
+
+
+class ResultRepository:
+    async def in_force(self, conn: AsyncConnection, event_id: str, market_id: str) -> dict[str, Any] | None:
+        row = (
+            (
+                await conn.execute(
+                    select(_RESULTS)
+                    .join(_SETTLED, _SETTLED.c.result_id == _RESULTS.c.id)
+                    .where(_SETTLED.c.event_id == event_id, _SETTLED.c.market_id == market_id)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else dict(row)
+
+    async def claim(self, conn: AsyncConnection, row: dict[str, Any]) -> None:
+        """Record the result and claim the market; a second claim fails on the key (IntegrityError)."""
+        await conn.execute(
+            _SETTLED.insert().values(event_id=row["event_id"], market_id=row["market_id"], result_id=row["id"])
+        )
+        await conn.execute(_RESULTS.insert().values(**row))
+
+    async def get(self, conn: AsyncConnection, result_id: str) -> dict[str, Any] | None:
+        row = (await conn.execute(select(_RESULTS).where(_RESULTS.c.id == result_id))).mappings().first()
+        return None if row is None else dict(row)
+
+    async def totals(self, conn: AsyncConnection, result_id: str, bets: int, paid: Decimal) -> None:
+        await conn.execute(update(_RESULTS).where(_RESULTS.c.id == result_id).values(bets=bets, paid=paid))
+
+    async def release(self, conn: AsyncConnection, result_id: str, at: datetime) -> None:
+        await conn.execute(_SETTLED.delete().where(_SETTLED.c.result_id == result_id))
+        await conn.execute(update(_RESULTS).where(_RESULTS.c.id == result_id).values(rolled_back_at=at))
+
+
+async def open_bets(conn: AsyncConnection, event_id: str, market_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(_BETS).where(_BETS.c.event_id == event_id, _BETS.c.market_id == market_id, _BETS.c.status == "open")
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def settled_by(conn: AsyncConnection, result_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(_BETS).where(_BETS.c.status == "settled", _BETS.c.result_id == result_id))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def mark(conn: AsyncConnection, bet_id: str, **values: Any) -> None:
+    await conn.execute(update(_BETS).where(_BETS.c.id == bet_id).values(**values))
+
+
+async def move_exposure(
+    conn: AsyncConnection, event_id: str, market_id: str, outcome_id: str, stake: Decimal, liability: Decimal, bets: int
+) -> None:
+    key = (_EXPOSURE.c.event_id == event_id, _EXPOSURE.c.market_id == market_id, _EXPOSURE.c.outcome_id == outcome_id)
+    current = (await conn.execute(select(_EXPOSURE).where(*key))).mappings().first()
+    if current is None:
+        return
+    await conn.execute(
+        update(_EXPOSURE)
+        .where(*key)
+        .values(
+            stakes=_cents(current["stakes"]) + stake,
+            liability=_cents(current["liability"]) + liability,
+            bets=current["bets"] + bets,
+        )
+    )

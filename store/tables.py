@@ -204,6 +204,7 @@ class BetRow(SQLModel, table=True):
     result: str | None = Field(default=None, max_length=16)
     payout: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    result_id: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -230,3 +231,31 @@ class ExposureRow(SQLModel, table=True):
     stakes: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
     liability: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
     bets: int = 0
+
+
+class MarketResultRow(SQLModel, table=True):
+    """A market's result as it was applied, and whether it was rolled back."""
+
+    __tablename__ = "market_results"
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=200)
+    market_id: str = Field(max_length=64)
+    outcomes: dict[str, Any] = Field(sa_column=Column(JSON))
+    dead_heat_factor: Decimal | None = Field(default=None, sa_type=ExactDecimal)
+    request_hash: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    bets: int = 0
+    paid: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
+    rolled_back_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MarketSettlementRow(SQLModel, table=True):
+    """At most one result in force per market: the key makes settling exactly once a database fact."""
+
+    __tablename__ = "market_settlements"
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    market_id: str = Field(primary_key=True, max_length=64)
+    result_id: str = Field(max_length=64)

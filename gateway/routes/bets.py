@@ -62,3 +62,26 @@ ROUTES = [
     Route("/api/v2/bets/{bet_id}", get_bet, methods=["GET"]),
     Route("/api/v2/exposure", exposure, methods=["GET"]),
 ]
+
+
+async def settle(request: Request) -> Response:
+    principal = await authorize(request, "bets:settle")
+    services: Services = request.app.state.services
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("the body is not valid JSON") from None
+    status, reply = await services.settlements.settle(principal.sub, body)
+    return json_response(reply, status_code=status)
+
+
+async def rollback_result(request: Request) -> Response:
+    principal = await authorize(request, "bets:settle")
+    services: Services = request.app.state.services
+    return json_response(await services.settlements.rollback(principal.sub, request.path_params["result_id"]))
+
+
+ROUTES += [
+    Route("/api/v2/results", settle, methods=["POST"]),
+    Route("/api/v2/results/{result_id}/rollback", rollback_result, methods=["POST"]),
+]

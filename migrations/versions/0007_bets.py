@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("result", S(length=16), nullable=True),
         sa.Column("payout", D(), nullable=True),
         sa.Column("settled_at", T(timezone=True), nullable=True),
+        sa.Column("result_id", S(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_bets_sub_time", "bets", ["sub", "accepted_at"])

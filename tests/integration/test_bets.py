@@ -138,3 +138,64 @@ async def test_concurrent_duplicates_make_one_bet(book: RunningGateway) -> None:
     assert len({r.json()["bet_id"] for r in replies}) == 1
     assert (wallet["available"], wallet["locked"]) == ("90.00", "10.00")
     assert await book.services.wallets.check() == []
+
+
+async def wallet_of(gateway: RunningGateway, sub: str) -> tuple[str, str]:
+    async with punter(gateway, sub=sub) as client:
+        body = (await client.get("/api/v2/wallet")).json()
+    return body["available"], body["locked"]
+
+
+async def test_a_market_settles_exactly_once_and_rolls_back(book: RunningGateway) -> None:
+    await book.client.post("/api/v2/wallets/bob/deposit", json={"amount": "50.00"})
+    async with punter(book) as ann, punter(book, sub="bob") as bob:
+        assert (await ann.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "1"})).status_code == 201
+        away = bet("20.00", odds=2.10, outcome="away")
+        assert (await bob.post("/api/v2/bets", json=away, headers={"Idempotency-Key": "1"})).status_code == 201
+    result = {"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["home"], "void": False}
+    replies = await asyncio.gather(*(book.client.post("/api/v2/results", json=result) for _ in range(5)))
+    assert sorted(r.status_code for r in replies) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in replies}) == 1
+    settled = next(r.json() for r in replies if r.status_code == 201)
+    assert (settled["bets"], settled["paid"], settled["outcomes"]) == (2, "18.50", {"home": "won", "away": "lost"})
+    assert await wallet_of(book, "ann") == ("108.50", "0.00")
+    assert await wallet_of(book, "bob") == ("30.00", "0.00")
+    other = {**result, "winning_outcome_ids": ["away"]}
+    conflict = await book.client.post("/api/v2/results", json=other)
+    assert (conflict.status_code, conflict.json()["error"]["code"]) == (409, "ALREADY_SETTLED")
+    exposure = (await book.client.get("/api/v2/exposure")).json()["data"]
+    assert {(e["outcome_id"], e["stakes"], e["liability"], e["bets"]) for e in exposure} == {
+        ("home", "0.00", "0.00", 0),
+        ("away", "0.00", "0.00", 0),
+    }
+    assert await book.services.wallets.check() == []
+
+    undone = await book.client.post(f"/api/v2/results/{settled['id']}/rollback")
+    assert undone.status_code == 200
+    assert await wallet_of(book, "ann") == ("90.00", "10.00")
+    assert await wallet_of(book, "bob") == ("30.00", "20.00")
+    twice = await book.client.post(f"/api/v2/results/{settled['id']}/rollback")
+    assert (twice.status_code, twice.json()["error"]["code"]) == (409, "NOT_SETTLED")
+    voided = await book.client.post("/api/v2/results", json={**result, "void": True})
+    assert (voided.status_code, voided.json()["outcomes"]) == (201, {"home": "void", "away": "void"})
+    assert await wallet_of(book, "ann") == ("100.00", "0.00")
+    assert await wallet_of(book, "bob") == ("50.00", "0.00")
+    assert await book.services.wallets.check() == []
+    async with punter(book) as ann:
+        mine = (await ann.get("/api/v2/bets")).json()["data"]
+    assert [(b["status"], b["result"], b["payout"]) for b in mine] == [("settled", "void", "10.00")]
+
+
+async def test_results_are_checked(book: RunningGateway) -> None:
+    cases = [
+        ({"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["draw"]}, "winning_outcome_ids"),
+        ({"event_id": EVENT, "market_id": "polo", "winning_outcome_ids": ["home"]}, "unknown market"),
+        ({"event_id": EVENT, "market_id": "moneyline", "outcomes": {"home": "won"}}, "each of"),
+    ]
+    for body, words in cases:
+        reply = await book.client.post("/api/v2/results", json=body)
+        assert reply.status_code == 422, body
+        assert words in reply.json()["error"]["message"], body
+    reader = {"Authorization": f"Bearer {mint(book.app.state.settings, 'odds:read')}"}
+    refused = await book.client.post("/api/v2/results", json=cases[0][0], headers=reader)
+    assert refused.status_code == 403

@@ -1,0 +1,179 @@
+"""Settling a market exactly once, and rolling a settlement back with new postings.
+
+A result claims the market's row in `market_settlements` in the same serializable transaction that
+pays every open bet on it; a second result for the market (sent twice, or by another process) fails
+on that key and gets the first one back. Rollback posts the exact reverse of each bet's settlement,
+reopens the bets and frees the market to be settled again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from betting import ledger
+from betting.settlement import Result, payout
+from betting.wallet import WalletService
+from schema.errors import InvalidRequest, NotFound, OddsgateError
+from schema.model import OUTCOMES, MarketType
+from store.bets import ResultRepository, mark, move_exposure, open_bets, settled_by
+from store.transactions import serializable
+
+
+class AlreadySettled(OddsgateError):
+    code = "ALREADY_SETTLED"
+
+
+class NotSettled(OddsgateError):
+    code = "NOT_SETTLED"
+
+
+def outcome_results(market_id: str, body: dict[str, Any]) -> tuple[dict[str, Result], Decimal | None]:
+    """Each outcome's result from the request; raises InvalidRequest saying what is wrong."""
+    try:
+        market_type = MarketType(market_id.split(":", 1)[0])
+    except ValueError:
+        raise InvalidRequest(f"unknown market {market_id!r}") from None
+    outcomes = OUTCOMES[market_type]
+    factor_raw = body.get("dead_heat_factor")
+    factor = None if factor_raw is None else Decimal(str(factor_raw))
+    if body.get("void") is True:
+        return dict.fromkeys(outcomes, Result.VOID), None
+    explicit = body.get("outcomes")
+    if explicit is not None:
+        if not isinstance(explicit, dict) or set(explicit) != set(outcomes):
+            raise InvalidRequest(f"'outcomes' gives a result for each of {', '.join(outcomes)}")
+        try:
+            results = {o: Result(str(r)) for o, r in explicit.items()}
+        except ValueError:
+            raise InvalidRequest(f"results are {', '.join(r.value for r in Result)}") from None
+        return results, factor
+    winners = body.get("winning_outcome_ids")
+    if not isinstance(winners, list) or not set(winners) <= set(outcomes) or not winners:
+        raise InvalidRequest(f"'winning_outcome_ids' lists winners among {', '.join(outcomes)} (or 'void': true)")
+    won = Result.DEAD_HEAT if factor is not None else Result.WON
+    return {o: won if o in winners else Result.LOST for o in outcomes}, factor
+
+
+class SettlementService:
+    def __init__(self, wallets: WalletService):
+        self.wallets = wallets
+        self.results = ResultRepository()
+
+    async def settle(self, actor: str, body: object) -> tuple[int, dict[str, Any]]:
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("event_id"), str)
+            or not isinstance(body.get("market_id"), str)
+        ):
+            raise InvalidRequest("the body names 'event_id' and 'market_id'")
+        event_id, market_id = body["event_id"], body["market_id"]
+        results, factor = outcome_results(market_id, body)
+        if Result.DEAD_HEAT in results.values() and factor is None:
+            raise InvalidRequest("a dead heat needs 'dead_heat_factor'")
+        fingerprint = hashlib.sha256(
+            orjson.dumps({"outcomes": results, "factor": str(factor)}, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+
+        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+            existing = await self.results.in_force(conn, event_id, market_id)
+            if existing is not None:
+                return self._again(existing, fingerprint)
+            now = datetime.now(UTC)
+            row = {
+                "id": uuid.uuid4().hex,
+                "event_id": event_id,
+                "market_id": market_id,
+                "outcomes": {o: r.value for o, r in results.items()},
+                "dead_heat_factor": factor,
+                "request_hash": fingerprint,
+                "actor": actor,
+                "created_at": now,
+                "bets": 0,
+                "paid": Decimal("0.00"),
+            }
+            await self.results.claim(conn, row)
+            paid_total = Decimal("0.00")
+            bets = await open_bets(conn, event_id, market_id)
+            for bet in bets:
+                stake, odds = Decimal(str(bet["stake"])), Decimal(str(bet["odds"]))
+                result = results[bet["outcome_id"]]
+                paid = payout(stake, odds, result, factor)
+                await self.wallets.post(conn, ledger.settle(bet["sub"], stake, paid, bet["id"]))
+                await mark(
+                    conn,
+                    bet["id"],
+                    status="settled",
+                    result=result.value,
+                    payout=paid,
+                    settled_at=now,
+                    result_id=row["id"],
+                )
+                win = Decimal(str(bet["potential_payout"])) - stake
+                await move_exposure(conn, event_id, market_id, bet["outcome_id"], -stake, -win, -1)
+                paid_total += paid
+            await self.results.totals(conn, row["id"], len(bets), paid_total)
+            return 201, _public({**row, "bets": len(bets), "paid": paid_total})
+
+        try:
+            return await serializable(self.wallets.engine, work)
+        except IntegrityError:
+            # Another request settled this market first (sent twice, or another process).
+            async with self.wallets.engine.connect() as conn:
+                existing = await self.results.in_force(conn, event_id, market_id)
+            if existing is None:
+                raise
+            return self._again(existing, fingerprint)
+
+    async def rollback(self, actor: str, result_id: str) -> dict[str, Any]:
+        del actor
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            row = await self.results.get(conn, result_id)
+            if row is None:
+                raise NotFound(f"no result {result_id!r}")
+            if row["rolled_back_at"] is not None:
+                raise NotSettled(f"result {result_id} was already rolled back")
+            now = datetime.now(UTC)
+            for bet in await settled_by(conn, result_id):
+                stake = Decimal(str(bet["stake"]))
+                paid = Decimal(str(bet["payout"]))
+                settled = ledger.settle(bet["sub"], stake, paid, bet["id"])
+                await self.wallets.post(conn, settled.reversed("reversal", bet["id"]))
+                await mark(conn, bet["id"], status="open", result=None, payout=None, settled_at=None, result_id=None)
+                win = Decimal(str(bet["potential_payout"])) - stake
+                await move_exposure(conn, bet["event_id"], bet["market_id"], bet["outcome_id"], stake, win, 1)
+            await self.results.release(conn, result_id, now)
+            return _public({**row, "rolled_back_at": now})
+
+        return await serializable(self.wallets.engine, work)
+
+    @staticmethod
+    def _again(existing: dict[str, Any], fingerprint: str) -> tuple[int, dict[str, Any]]:
+        if existing["request_hash"] != fingerprint:
+            raise AlreadySettled(
+                f"market {existing['market_id']} of {existing['event_id']} is settled by result {existing['id']} "
+                "with other outcomes; roll it back first"
+            )
+        return 200, _public(existing)
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "market_id": row["market_id"],
+        "outcomes": row["outcomes"],
+        "dead_heat_factor": None if row.get("dead_heat_factor") is None else str(row["dead_heat_factor"]),
+        "bets": row["bets"],
+        "paid": str(Decimal(str(row["paid"])).quantize(Decimal("0.01"))),
+        "created_at": row["created_at"],
+        "rolled_back_at": row.get("rolled_back_at"),
+    }
