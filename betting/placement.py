@@ -19,7 +19,7 @@ from betting import ledger
 from betting.errors import MarketSuspended
 from betting.money import amount, cents_down
 from betting.pricing import Accept, price_to_take
-from betting.risk import Exposure, RiskLimits, check
+from betting.risk import Exposure, RiskBook, check
 from betting.wallet import WalletService
 from feeds.book import OddsBook
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
@@ -64,7 +64,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class BetService:
-    def __init__(self, wallets: WalletService, book: OddsBook, limits: RiskLimits):
+    def __init__(self, wallets: WalletService, book: OddsBook, limits: RiskBook):
         self.wallets = wallets
         self.book = book
         self.limits = limits
@@ -100,7 +100,7 @@ class BetService:
             exposure = await self.repository.exposure(conn, row["event_id"], row["market_id"])
             win = row["potential_payout"] - stake
             check(
-                self.limits,
+                self.limits.of(bettor.sub),
                 stake,
                 row["odds"],
                 Exposure(

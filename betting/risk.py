@@ -27,6 +27,17 @@ class RiskLimits:
         return replace(self, **values)
 
 
+class RiskBook:
+    """The limits each user bets under: the defaults, or that user's own."""
+
+    def __init__(self, defaults: RiskLimits, per_user: dict[str, dict[str, Any]] | None = None):
+        self.defaults = defaults
+        self.per_user = {sub: defaults.overridden(changes) for sub, changes in (per_user or {}).items()}
+
+    def of(self, sub: str) -> RiskLimits:
+        return self.per_user.get(sub, self.defaults)
+
+
 @dataclass(slots=True, frozen=True)
 class Exposure:
     """What the bet would add to, as the ledger has it now (in the same transaction)."""

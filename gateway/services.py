@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
 from betting.placement import BetService
-from betting.risk import RiskLimits
+from betting.risk import RiskBook, RiskLimits
 from betting.settling import SettlementService
 from betting.wallet import WalletService
 from feeds.adapters import load_adapters
@@ -174,7 +174,7 @@ async def start_services(settings: Settings) -> Services:
             workers=settings.webhook_workers,
         ),
         wallets := WalletService(create_engine(settings.database_url, immediate=True)),
-        BetService(wallets, book, RiskLimits()),
+        BetService(wallets, book, RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits)),
         SettlementService(wallets),
     )
     await webhooks.start(settings.webhook_refresh)

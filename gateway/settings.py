@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth.ratelimit import parse_rate
+from betting.risk import RiskLimits
 from feeds.alerts import AlertRule
 from feeds.partitions import partition_set
 
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
         default_factory=list, description="JSON list of alert rules; empty: the built-in ones"
     )
     alert_flush_interval: float = Field(0.5, gt=0)
+    risk_limits: dict[str, Any] = Field(default_factory=dict, description="JSON: default risk limits over the built-in")
+    user_risk_limits: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="JSON: per-user risk limits, by token sub"
+    )
     webhook_max_attempts: int = Field(5, ge=1, le=20)
     webhook_backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles each time")
     webhook_timeout: float = Field(5.0, gt=0)
@@ -96,6 +101,9 @@ class Settings(BaseSettings):
             parse_rate(rate)
         for rule in self.alert_rules:
             AlertRule.of(rule)
+        defaults = RiskLimits().overridden(self.risk_limits)
+        for limits in self.user_risk_limits.values():
+            defaults.overridden(limits)
         if any(weight < 0 for weight in self.source_weights.values()):
             raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
         return self
