@@ -199,3 +199,16 @@ async def test_results_are_checked(book: RunningGateway) -> None:
     reader = {"Authorization": f"Bearer {mint(book.app.state.settings, 'odds:read')}"}
     refused = await book.client.post("/api/v2/results", json=cases[0][0], headers=reader)
     assert refused.status_code == 403
+
+
+async def test_a_users_own_risk_limits_apply_to_them_only(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, user_risk_limits={"ann": {"max_stake": "5.00"}})
+    async with serving(settings) as gateway:
+        await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.85, 2.10)))
+        for sub in ("ann", "bob"):
+            await gateway.client.post(f"/api/v2/wallets/{sub}/deposit", json={"amount": "100.00"})
+        async with punter(gateway) as ann, punter(gateway, sub="bob") as bob:
+            capped = await ann.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "1"})
+            free = await bob.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "1"})
+    assert (capped.status_code, capped.json()["error"]["limit"]) == (403, "max_stake")
+    assert free.status_code == 201
