@@ -211,6 +211,7 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             authorization=request.headers.get("authorization"),
             access=services.access,
             control=services.control,
+            betting=services.bets,
             alerts=services.alerts,
             principal=principal,
             visibility=services.access.visibility(principal) if principal is not None else EVERYTHING,

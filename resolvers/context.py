@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from auth.access import AccessControl
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from betting.placement import BetService
 from feeds.alerts import Alert
 from feeds.book import OddsBook
 from feeds.fanout import Hub
@@ -44,6 +45,7 @@ class GraphQLContext:
     slow_client_seconds: float
     access: AccessControl
     control: ControlApi
+    betting: BetService
     alerts: AlertsApi
     # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
     # by connection_init. Subscriptions that share a document share it only with callers who

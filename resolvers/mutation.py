@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from resolvers.betting import BettingMutation
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
 
@@ -53,7 +54,7 @@ def _record(body: dict[str, Any]) -> OverrideRecordGQL:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(BettingMutation):
     @strawberry.mutation(description="Suspend, resume, set a margin or fix a price; scope odds:control.")
     async def create_override(
         self,

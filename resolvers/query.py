@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from feeds.queries import EventQuery, find_events, sport_and_league_filter, visible_event
+from resolvers.betting import BettingQuery
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
 from schema.errors import InvalidRequest
@@ -17,7 +18,7 @@ MAX_PAGE = 500
 
 
 @strawberry.type
-class Query:
+class Query(BettingQuery):
     @strawberry.field(description="Live events, live first, then by start time.")
     def events(
         self,

@@ -212,3 +212,24 @@ async def test_a_users_own_risk_limits_apply_to_them_only(sqlite_url: str) -> No
             free = await bob.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "1"})
     assert (capped.status_code, capped.json()["error"]["limit"]) == (403, "max_stake")
     assert free.status_code == 201
+
+
+async def test_graphql_places_bets_and_reads_the_wallet(book: RunningGateway) -> None:
+    place = """mutation { placeBet(idempotencyKey: "g1", eventId: "49ers-ravens-2026-03-23", marketId: "moneyline",
+                 outcomeId: "home", stake: "10.00", odds: 1.85) { betId status odds stake potentialPayout } }"""
+    async with punter(book) as client:
+        made = (await client.post("/graphql", json={"query": place})).json()["data"]["placeBet"]
+        again = (await client.post("/graphql", json={"query": place})).json()["data"]["placeBet"]
+        mine = (await client.post("/graphql", json={"query": "{ bets { betId } wallet { available locked } }"})).json()
+        poor = place.replace('"10.00"', '"5000.00"').replace('"g1"', '"g2"')
+        refused = (await client.post("/graphql", json={"query": poor})).json()
+    assert (made["status"], made["odds"], made["stake"], made["potentialPayout"]) == (
+        "accepted",
+        1.85,
+        "10.00",
+        "18.50",
+    )
+    assert again == made
+    assert mine["data"]["bets"] == [{"betId": made["betId"]}]
+    assert mine["data"]["wallet"] == {"available": "90.00", "locked": "10.00"}
+    assert refused["errors"][0]["extensions"]["code"] == "RISK_LIMIT"  # 5,000 is over the maximum stake
