@@ -19,13 +19,14 @@ from betting import ledger
 from betting.errors import MarketSuspended
 from betting.money import amount, cents_down
 from betting.pricing import Accept, price_to_take
+from betting.reports import summary
 from betting.risk import Exposure, RiskBook, check
 from betting.wallet import WalletService
 from feeds.book import OddsBook
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
-from store.bets import BetRepository
+from store.bets import BetRepository, settled_bets
 from store.transactions import serializable
 
 
@@ -202,6 +203,11 @@ class BetService:
         if row is None or (row["sub"] != bettor.sub and not bettor.admin):
             raise NotFound(f"no bet {bet_id!r}")
         return {**_public(row), "context": row["context"]}
+
+    async def report(self, sub: str | None) -> dict[str, Any]:
+        """PnL, ROI and win rate of one user's settled bets, or of everyone's (sub None)."""
+        async with self.wallets.engine.connect() as conn:
+            return summary(await settled_bets(conn, sub))
 
     async def exposure(self) -> list[dict[str, Any]]:
         async with self.wallets.engine.connect() as conn:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from betting.placement import Bettor
@@ -64,6 +65,11 @@ class BettingQuery:
         bettor = _bettor(info.context, "bets:place")
         rows, _ = await info.context.betting.bets(bettor.sub, max(1, min(limit, 500)), max(0, offset))
         return [bet_gql(r) for r in rows]
+
+    @strawberry.field(description="PnL, ROI and win rate of the caller's settled bets, by sport and market.")
+    async def report(self, info: Info[GraphQLContext, None]) -> JSON:
+        bettor = _bettor(info.context, "bets:place")
+        return JSON(await info.context.betting.report(bettor.sub))
 
     @strawberry.field(description="The caller's wallet.")
     async def wallet(self, info: Info[GraphQLContext, None]) -> WalletGQL:

@@ -186,3 +186,12 @@ async def move_exposure(
             bets=current["bets"] + bets,
         )
     )
+
+
+async def settled_bets(conn: AsyncConnection, sub: str | None = None) -> list[dict[str, Any]]:
+    query = select(_BETS.c.sport, _BETS.c.market_id, _BETS.c.stake, _BETS.c.payout, _BETS.c.result).where(
+        _BETS.c.status == "settled"
+    )
+    if sub is not None:
+        query = query.where(_BETS.c.sub == sub)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]

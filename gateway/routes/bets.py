@@ -56,7 +56,21 @@ async def exposure(request: Request) -> Response:
     return json_response({"data": await services.bets.exposure()})
 
 
+async def my_report(request: Request) -> Response:
+    principal = await authorize(request, "bets:place")
+    services: Services = request.app.state.services
+    return json_response({"sub": principal.sub, **await services.bets.report(principal.sub)})
+
+
+async def overall_report(request: Request) -> Response:
+    await authorize(request, "odds:control")
+    services: Services = request.app.state.services
+    return json_response(await services.bets.report(None))
+
+
 ROUTES = [
+    Route("/api/v2/reports/me", my_report, methods=["GET"]),
+    Route("/api/v2/reports", overall_report, methods=["GET"]),
     Route("/api/v2/bets", place_bet, methods=["POST"]),
     Route("/api/v2/bets", list_bets, methods=["GET"]),
     Route("/api/v2/bets/{bet_id}", get_bet, methods=["GET"]),

@@ -233,3 +233,34 @@ async def test_graphql_places_bets_and_reads_the_wallet(book: RunningGateway) ->
     assert mine["data"]["bets"] == [{"betId": made["betId"]}]
     assert mine["data"]["wallet"] == {"available": "90.00", "locked": "10.00"}
     assert refused["errors"][0]["extensions"]["code"] == "RISK_LIMIT"  # 5,000 is over the maximum stake
+
+
+async def test_reports_give_pnl_roi_and_win_rate(book: RunningGateway) -> None:
+    await book.client.post("/api/v2/ingest", json=batch("a", update(1.91, 1.91, market="total", line=47.5)))
+    async with punter(book) as ann:
+        await ann.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "1"})
+        total = {**bet("20.00", odds=1.91, outcome="over"), "market_id": "total:47.5"}
+        await ann.post("/api/v2/bets", json=total, headers={"Idempotency-Key": "2"})
+    await book.client.post(
+        "/api/v2/results", json={"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["home"]}
+    )
+    await book.client.post(
+        "/api/v2/results", json={"event_id": EVENT, "market_id": "total:47.5", "winning_outcome_ids": ["under"]}
+    )
+    async with punter(book) as ann:
+        mine = (await ann.get("/api/v2/reports/me")).json()
+        graphql = (await ann.post("/graphql", json={"query": "{ report }"})).json()["data"]["report"]
+    overall = (await book.client.get("/api/v2/reports")).json()
+    assert mine["overall"] == {
+        "bets": 2,
+        "staked": "30.00",
+        "returned": "18.50",
+        "pnl": "-11.50",
+        "roi": -0.3833,
+        "win_rate": 0.5,
+    }
+    assert mine["by_market"]["moneyline"]["pnl"] == "8.50"
+    assert mine["by_market"]["total"]["pnl"] == "-20.00"
+    assert mine["by_sport"]["american_football"]["bets"] == 2
+    assert graphql == {k: v for k, v in mine.items() if k != "sub"}
+    assert overall["overall"]["bets"] == 2
