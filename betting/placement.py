@@ -26,7 +26,7 @@ from feeds.book import OddsBook
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
-from store.bets import BetRepository, settled_bets
+from store.bets import BetRepository, ResultRepository, settled_bets
 from store.transactions import serializable
 
 
@@ -70,6 +70,7 @@ class BetService:
         self.book = book
         self.limits = limits
         self.repository = BetRepository()
+        self.results = ResultRepository()
 
     async def place(
         self, bettor: Bettor, key: str | None, body: object, visibility: Visibility
@@ -93,6 +94,9 @@ class BetService:
                 return replay
             now = datetime.now(UTC)
             row = self._priced(bettor, body, stake, requested, accept, visibility, now)
+            if await self.results.in_force(conn, row["event_id"], row["market_id"]) is not None:
+                # Read in the same serializable transaction: a settlement racing this bet conflicts.
+                raise MarketSuspended(f"market {row['market_id']} of {row['event_id']} is settled")
             start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
             count, lost = await self.repository.user_today(conn, bettor.sub, start_of_day)
             pending = (await self.wallets.repository.balances(conn, [ledger.locked(bettor.sub)]))[

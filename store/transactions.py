@@ -11,6 +11,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schema.errors import OddsgateError
+
 T = TypeVar("T")
 RETRYABLE = frozenset({"40001", "40P01"})
 
@@ -24,7 +26,13 @@ def sqlstate(error: DBAPIError) -> str | None:
     return None
 
 
-async def serializable(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 12) -> T:
+class Contention(OddsgateError):
+    """Every attempt met a conflicting transaction: the caller may try again shortly."""
+
+    code = "UNAVAILABLE"
+
+
+async def serializable(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 40) -> T:
     """Run `work` in one transaction, again from the start when PostgreSQL says another transaction
     got in the way; whatever `work` raises otherwise rolls back and propagates."""
     for attempt in range(1, attempts + 1):
@@ -35,7 +43,9 @@ async def serializable(engine: AsyncEngine, work: Callable[[AsyncConnection], Aw
                 async with conn.begin():
                     return await work(conn)
         except DBAPIError as exc:
-            if sqlstate(exc) not in RETRYABLE or attempt == attempts:
+            if sqlstate(exc) not in RETRYABLE:
                 raise
-            await asyncio.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+            if attempt == attempts:
+                raise Contention("too many concurrent changes to the same accounts; try again") from exc
+            await asyncio.sleep(random.uniform(0, min(0.25, 0.002 * 2**attempt)))
     raise AssertionError("unreachable: the last attempt returns or raises")
