@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 from decimal import Decimal
@@ -82,18 +81,21 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
 
     killed_midway = False
     for delay in (0.05, 0.1, 0.2, 0.4):
-        process = subprocess.Popen(
-            [sys.executable, "-c", SETTLER, url, EVENT.id],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            SETTLER,
+            url,
+            EVENT.id,
             cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
+            stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         assert process.stdout is not None
-        assert process.stdout.readline().strip() == "settling"
+        assert (await process.stdout.readline()).decode().strip() == "settling"
         await asyncio.sleep(delay)
         process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        await process.wait()
         settled, results, entries = await counts(wallets)
         # Nothing, or everything: never a market half paid.
         assert (settled, results, entries) in ((0, 0, 0), (BETS, 1, BETS))
