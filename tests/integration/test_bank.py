@@ -21,7 +21,7 @@ from tests.integration.payloads import batch, update
 pytestmark = pytest.mark.e2e
 CLIENTS = 50
 SECONDS = float(os.environ.get("ODDSGATE_BANK_SECONDS", "60"))
-USERS = [f"user{i}" for i in range(20)]
+USERS = [f"user{i}" for i in range(100)]
 TEAMS = [("Chiefs", "Bills"), ("Packers", "Bears"), ("Cowboys", "Eagles"), ("Jets", "Dolphins"), ("Rams", "Seahawks")]
 EVENTS = [f"{home.lower()}-{away.lower()}-2026-03-23" for home, away in TEAMS]
 
@@ -46,7 +46,7 @@ async def test_fifty_clients_place_and_settle_and_no_money_is_made_or_lost(bank:
 
     async def punter(index: int) -> None:
         rng = random.Random(index)
-        async with httpx.AsyncClient(base_url=bank.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=bank.url, timeout=120) as client:
             while time.monotonic() < deadline:
                 user = rng.choice(USERS)
                 body = {
@@ -65,7 +65,7 @@ async def test_fifty_clients_place_and_settle_and_no_money_is_made_or_lost(bank:
 
     async def settler() -> None:
         rng = random.Random(99)
-        async with httpx.AsyncClient(base_url=bank.url, timeout=30, headers=bank.client.headers) as client:
+        async with httpx.AsyncClient(base_url=bank.url, timeout=120, headers=bank.client.headers) as client:
             while time.monotonic() < deadline:
                 event = rng.choice(EVENTS)
                 result = {
