@@ -47,6 +47,6 @@ async def serializable(engine: AsyncEngine, work: Callable[[AsyncConnection], Aw
                 raise
             if attempt == attempts:
                 raise Contention("too many concurrent changes to the same accounts; try again") from exc
-            # Short, jittered waits: under a conflict storm many quick tries beat a few long ones.
-            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            # Jittered, growing waits: conflicting transactions spread out instead of colliding again.
+            await asyncio.sleep(random.uniform(0, min(0.25, 0.002 * 2**attempt)))
     raise AssertionError("unreachable: the last attempt returns or raises")
