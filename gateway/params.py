@@ -56,3 +56,11 @@ def timestamp(params: QueryParams, name: str) -> datetime | None:
     except ValueError:
         raise InvalidRequest(f"'{name}' must be an ISO 8601 time, got {raw!r}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+MAX_PAGE = 500
+
+
+def page(params: QueryParams) -> tuple[int, int]:
+    """`limit` (1-500, default 100) and `offset`, as every listing takes them."""
+    return integer(params, "limit", 100, 1, MAX_PAGE), integer(params, "offset", 0, 0, 1_000_000)

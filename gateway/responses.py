@@ -16,3 +16,7 @@ def dumps(content: Any) -> bytes:
 
 def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(content), status_code=status_code, headers=headers, media_type="application/json")
+
+
+def page_response(rows: list[Any], limit: int, offset: int, total: int) -> Response:
+    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})

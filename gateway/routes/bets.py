@@ -11,11 +11,9 @@ from auth.principal import Principal
 from betting.placement import Bettor
 from gateway import params
 from gateway.access import authorize
-from gateway.responses import json_response
+from gateway.responses import json_response, page_response
 from gateway.services import Services
 from schema.errors import InvalidRequest
-
-MAX_PAGE = 500
 
 
 def bettor(principal: Principal) -> Bettor:
@@ -38,10 +36,9 @@ async def place_bet(request: Request) -> Response:
 async def list_bets(request: Request) -> Response:
     principal = await authorize(request, "bets:place")
     services: Services = request.app.state.services
-    limit = params.integer(request.query_params, "limit", 100, 1, MAX_PAGE)
-    offset = params.integer(request.query_params, "offset", 0, 0, 1_000_000)
+    limit, offset = params.page(request.query_params)
     rows, total = await services.bets.bets(principal.sub, limit, offset)
-    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+    return page_response(rows, limit, offset, total)
 
 
 async def get_bet(request: Request) -> Response:

@@ -9,11 +9,9 @@ from starlette.routing import Route
 
 from gateway import params
 from gateway.access import authorize
-from gateway.responses import json_response
+from gateway.responses import json_response, page_response
 from gateway.services import Services
 from schema.errors import InvalidRequest
-
-MAX_PAGE = 500
 
 
 async def _body(request: Request) -> object:
@@ -44,8 +42,7 @@ async def list_overrides(request: Request) -> Response:
     await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
-    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
-    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    limit, offset = params.page(q)
     sport = params.text(q, "sport")
     rows, total = await services.control.history(
         active=params.boolean(q, "active"),
@@ -57,15 +54,14 @@ async def list_overrides(request: Request) -> Response:
         limit=limit,
         offset=offset,
     )
-    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+    return page_response(rows, limit, offset, total)
 
 
 async def list_alerts(request: Request) -> Response:
     await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
-    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
-    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    limit, offset = params.page(q)
     rows, total = await services.alerts.list(
         kind=params.text(q, "kind"),
         event_id=params.text(q, "event_id"),
@@ -73,7 +69,7 @@ async def list_alerts(request: Request) -> Response:
         limit=limit,
         offset=offset,
     )
-    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+    return page_response(rows, limit, offset, total)
 
 
 async def register_webhook(request: Request) -> Response:
@@ -99,12 +95,11 @@ async def list_deliveries(request: Request) -> Response:
     await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
-    limit = params.integer(q, "limit", 100, 1, MAX_PAGE)
-    offset = params.integer(q, "offset", 0, 0, 1_000_000)
+    limit, offset = params.page(q)
     rows, total = await services.webhooks.repository.deliveries(
         request.path_params["webhook_id"], params.text(q, "status"), limit, offset
     )
-    return json_response({"data": rows, "pagination": {"limit": limit, "offset": offset, "total": total}})
+    return page_response(rows, limit, offset, total)
 
 
 ROUTES = [

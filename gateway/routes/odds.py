@@ -18,8 +18,6 @@ from schema.errors import InvalidRequest, NotFound
 from schema.model import MarketType
 from schema.render import OddsFormat, event_json
 
-MAX_PAGE = 500
-
 
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services
@@ -49,6 +47,7 @@ async def list_odds(request: Request) -> Response:
     sport, league = sport_and_league_filter(services.normalizer, params.text(q, "sport"), params.text(q, "league"))
     status = params.text(q, "status")
     event_id = params.text(q, "event_id")
+    limit, offset = params.page(q)
     query = EventQuery(
         sport=sport,
         league=league,
@@ -56,8 +55,8 @@ async def list_odds(request: Request) -> Response:
         market_types=_market_types(services, params.csv(q, "markets")),
         status=services.normalizer.status(status) if status else None,
         live=params.boolean(q, "live"),
-        limit=params.integer(q, "limit", 100, 1, MAX_PAGE),
-        offset=params.integer(q, "offset", 0, 0, 1_000_000),
+        limit=limit,
+        offset=offset,
         visibility=services.access.visibility(principal),
     )
     fmt = _format(request)
