@@ -28,6 +28,7 @@ from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
 from store.bets import BetRepository, ResultRepository, settled_bets
 from store.transactions import serializable
+from store.types import cents
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,11 +57,11 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "market_id": row["market_id"],
         "outcome_id": row["outcome_id"],
         "odds": float(row["odds"]),
-        "stake": str(Decimal(str(row["stake"])).quantize(Decimal("0.01"))),
-        "potential_payout": str(Decimal(str(row["potential_payout"])).quantize(Decimal("0.01"))),
+        "stake": str(cents(row["stake"])),
+        "potential_payout": str(cents(row["potential_payout"])),
         "accepted_at": row["accepted_at"],
         "result": row.get("result"),
-        "payout": None if row.get("payout") is None else str(Decimal(str(row["payout"])).quantize(Decimal("0.01"))),
+        "payout": None if row.get("payout") is None else str(cents(row["payout"])),
     }
 
 

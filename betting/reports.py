@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from store.types import cents
+
 _WINS = frozenset({"won", "half_won", "dead_heat"})
 
 
@@ -44,8 +46,8 @@ def summary(settled: Iterable[dict[str, Any]]) -> dict[str, Any]:
     by_sport: dict[str, Tally] = {}
     by_market: dict[str, Tally] = {}
     for bet in settled:
-        stake = Decimal(str(bet["stake"])).quantize(Decimal("0.01"))
-        paid = Decimal(str(bet["payout"])).quantize(Decimal("0.01"))
+        stake = cents(bet["stake"])
+        paid = cents(bet["payout"])
         market = str(bet["market_id"]).split(":", 1)[0]
         for tally in (overall, by_sport.setdefault(bet["sport"], Tally()), by_market.setdefault(market, Tally())):
             tally.add(stake, paid, str(bet["result"]))

@@ -25,6 +25,7 @@ from schema.errors import InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES, MarketType
 from store.bets import ResultRepository, mark, move_exposure, open_bets, settled_by
 from store.transactions import serializable
+from store.types import cents
 
 
 class AlreadySettled(OddsgateError):
@@ -173,7 +174,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "outcomes": row["outcomes"],
         "dead_heat_factor": None if row.get("dead_heat_factor") is None else str(row["dead_heat_factor"]),
         "bets": row["bets"],
-        "paid": str(Decimal(str(row["paid"])).quantize(Decimal("0.01"))),
+        "paid": str(cents(row["paid"])),
         "created_at": row["created_at"],
         "rolled_back_at": row.get("rolled_back_at"),
     }

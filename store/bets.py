@@ -10,15 +10,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.tables import BetRow, ExposureRow, IdempotencyRow, MarketResultRow, MarketSettlementRow
+from store.types import cents
 
 _BETS = BetRow.__table__  # type: ignore[attr-defined]
 _KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 _EXPOSURE = ExposureRow.__table__  # type: ignore[attr-defined]
-_CENT = Decimal("0.01")
-
-
-def _cents(value: object) -> Decimal:
-    return Decimal(str(value)).quantize(_CENT)
 
 
 class BetRepository:
@@ -66,7 +62,7 @@ class BetRepository:
         for row in rows:
             count += 1
             if row.status == "settled":
-                lost += max(Decimal(0), _cents(row.stake) - _cents(row.payout or 0))
+                lost += max(Decimal(0), cents(row.stake) - cents(row.payout or 0))
         return count, lost
 
     async def exposure(self, conn: AsyncConnection, event_id: str, market_id: str) -> dict[str, Decimal]:
@@ -75,43 +71,17 @@ class BetRepository:
                 _EXPOSURE.c.event_id == event_id, _EXPOSURE.c.market_id == market_id
             )
         )
-        return {row.outcome_id: _cents(row.liability) for row in rows}
+        return {row.outcome_id: cents(row.liability) for row in rows}
 
     async def add_exposure(
         self, conn: AsyncConnection, event_id: str, market_id: str, outcome_id: str, stake: Decimal, liability: Decimal
     ) -> None:
-        key = (
-            _EXPOSURE.c.event_id == event_id,
-            _EXPOSURE.c.market_id == market_id,
-            _EXPOSURE.c.outcome_id == outcome_id,
-        )
-        current = (await conn.execute(select(_EXPOSURE).where(*key))).mappings().first()
-        if current is None:
-            await conn.execute(
-                _EXPOSURE.insert().values(
-                    event_id=event_id,
-                    market_id=market_id,
-                    outcome_id=outcome_id,
-                    stakes=stake,
-                    liability=liability,
-                    bets=1,
-                )
-            )
-            return
-        await conn.execute(
-            update(_EXPOSURE)
-            .where(*key)
-            .values(
-                stakes=_cents(current["stakes"]) + stake,
-                liability=_cents(current["liability"]) + liability,
-                bets=current["bets"] + 1,
-            )
-        )
+        await move_exposure(conn, event_id, market_id, outcome_id, stake, liability, 1)
 
     async def all_exposure(self, conn: AsyncConnection) -> list[dict[str, Any]]:
         rows = await conn.execute(select(_EXPOSURE).order_by(_EXPOSURE.c.event_id, _EXPOSURE.c.market_id))
         return [
-            {**dict(r), "stakes": str(_cents(r["stakes"])), "liability": str(_cents(r["liability"]))}
+            {**dict(r), "stakes": str(cents(r["stakes"])), "liability": str(cents(r["liability"]))}
             for r in rows.mappings()
         ]
 
@@ -173,16 +143,27 @@ async def mark(conn: AsyncConnection, bet_id: str, **values: Any) -> None:
 async def move_exposure(
     conn: AsyncConnection, event_id: str, market_id: str, outcome_id: str, stake: Decimal, liability: Decimal, bets: int
 ) -> None:
+    """Add to (or, with negative amounts, take from) the house's position on one outcome."""
     key = (_EXPOSURE.c.event_id == event_id, _EXPOSURE.c.market_id == market_id, _EXPOSURE.c.outcome_id == outcome_id)
     current = (await conn.execute(select(_EXPOSURE).where(*key))).mappings().first()
     if current is None:
+        await conn.execute(
+            _EXPOSURE.insert().values(
+                event_id=event_id,
+                market_id=market_id,
+                outcome_id=outcome_id,
+                stakes=stake,
+                liability=liability,
+                bets=bets,
+            )
+        )
         return
     await conn.execute(
         update(_EXPOSURE)
         .where(*key)
         .values(
-            stakes=_cents(current["stakes"]) + stake,
-            liability=_cents(current["liability"]) + liability,
+            stakes=cents(current["stakes"]) + stake,
+            liability=cents(current["liability"]) + liability,
             bets=current["bets"] + bets,
         )
     )

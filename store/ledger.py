@@ -14,18 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.tables import AccountRow, LedgerEntryRow, PostingRow
+from store.types import cents
 
 _ACCOUNTS = AccountRow.__table__  # type: ignore[attr-defined]
 _ENTRIES = LedgerEntryRow.__table__  # type: ignore[attr-defined]
 _POSTINGS = PostingRow.__table__  # type: ignore[attr-defined]
-
-
-_CENT = Decimal("0.01")
-
-
-def _cents(value: object) -> Decimal:
-    # PostgreSQL's NUMERIC comes back with the column's scale; money is shown to the cent.
-    return Decimal(str(value)).quantize(_CENT)
 
 
 class NegativeBalance(Exception):
@@ -67,7 +60,7 @@ class LedgerRepository:
                     )
                 )
                 current = Decimal(0)
-            balance = _cents(current) + posting.amount
+            balance = cents(current) + posting.amount
             if balance < 0 and not posting.may_go_negative:
                 raise NegativeBalance(posting.account, balance)
             await conn.execute(
@@ -82,7 +75,7 @@ class LedgerRepository:
 
     async def balances(self, conn: AsyncConnection, accounts: Sequence[str]) -> dict[str, Decimal]:
         rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(accounts)))
-        found = {row.id: _cents(row.balance) for row in rows}
+        found = {row.id: cents(row.balance) for row in rows}
         return {account: found.get(account, Decimal("0.00")) for account in accounts}
 
     async def check(self) -> list[str]:
@@ -91,7 +84,7 @@ class LedgerRepository:
         async with self.engine.connect() as conn:
             # Summed here, exactly: SQLite keeps decimals as text, and SUM would add them as floats.
             sums = await _sums(conn, _POSTINGS.c.account_id)
-            accounts = {row.id: (row.kind, _cents(row.balance)) for row in await conn.execute(select(_ACCOUNTS))}
+            accounts = {row.id: (row.kind, cents(row.balance)) for row in await conn.execute(select(_ACCOUNTS))}
             entries = await _sums(conn, _POSTINGS.c.entry_id)
         for account, (kind, balance) in sorted(accounts.items()):
             posted = sums.get(account, Decimal("0.00"))
@@ -113,5 +106,5 @@ class LedgerRepository:
 async def _sums(conn: AsyncConnection, key: Any) -> dict[str, Decimal]:
     sums: dict[str, Decimal] = {}
     for row in await conn.execute(select(key, _POSTINGS.c.amount)):
-        sums[row[0]] = sums.get(row[0], Decimal("0.00")) + _cents(row[1])
+        sums[row[0]] = sums.get(row[0], Decimal("0.00")) + cents(row[1])
     return sums

@@ -48,3 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cents(value: object) -> Decimal:
+    """An amount read back from either database, to the cent (PostgreSQL returns the column's scale)."""
+    return Decimal(str(value)).quantize(Decimal("0.01"))
