@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from betting import ledger
-from betting.errors import MarketSuspended
+from betting.errors import InsufficientFunds, MarketSuspended
+from betting.group_commit import GroupCommit
 from betting.money import amount, cents_down
 from betting.pricing import Accept, price_to_take
 from betting.reports import summary
@@ -26,7 +28,19 @@ from feeds.book import OddsBook
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
-from store.bets import BetRepository, ResultRepository, settled_bets
+from store.bets import (
+    NO_EXPOSURE,
+    BetRepository,
+    ExposureKey,
+    ExposureLine,
+    ResultRepository,
+    day_of,
+    exposure_of,
+    save_days,
+    save_exposure,
+    settled_bets,
+    user_days,
+)
 from store.transactions import serializable
 from store.types import cents
 
@@ -65,6 +79,45 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(slots=True, frozen=True)
+class _Ticket:
+    """A bet request that passed the checks needing no state, waiting for its transaction."""
+
+    bettor: Bettor
+    key: str
+    body: dict[str, Any]
+    fingerprint: str
+    stake: Decimal
+    requested: Decimal
+    accept: Accept
+    visibility: Visibility
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.bettor.sub, self.key
+
+
+Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """The state the risk limits and funds are checked against, read once per batch in its
+    transaction and moved by each bet accepted before the next is checked."""
+
+    day: str
+    settled: set[tuple[str, str]]
+    today: dict[tuple[str, str], tuple[int, Decimal]]
+    balances: dict[str, Decimal]
+    exposure: dict[ExposureKey, ExposureLine]
+
+
+def _replay(stored: dict[str, Any], ticket: _Ticket) -> Answer | BaseException:
+    if stored["request_hash"] != ticket.fingerprint:
+        return IdempotencyMismatch(f"the Idempotency-Key {ticket.key!r} was used with another request body")
+    return int(stored["status"]), dict(stored["response"])
+
+
 class BetService:
     def __init__(self, wallets: WalletService, book: OddsBook, limits: RiskBook):
         self.wallets = wallets
@@ -72,10 +125,12 @@ class BetService:
         self.limits = limits
         self.repository = BetRepository()
         self.results = ResultRepository()
+        # Concurrent placements share transactions, each bet still decided alone in arrival order.
+        # One batch at a time: under SERIALIZABLE, concurrent check-then-insert transactions abort
+        # each other on shared index pages, so parallel batches in one process only add retries.
+        self._commits: GroupCommit[_Ticket, Answer] = GroupCommit(self._place_batch)
 
-    async def place(
-        self, bettor: Bettor, key: str | None, body: object, visibility: Visibility
-    ) -> tuple[int, dict[str, Any]]:
+    async def place(self, bettor: Bettor, key: str | None, body: object, visibility: Visibility) -> Answer:
         """(status, body): 201 and the bet, or the first answer again for a repeated key and body."""
         if not key or len(key) > 200:
             raise InvalidRequest("an Idempotency-Key header (at most 200 characters) is required")
@@ -88,77 +143,141 @@ class BetService:
         stake = amount(body.get("stake"), "stake")
         requested = parse_decimal_odds(body.get("odds"))
         accept = Accept.of(body.get("accept"))
+        return await self._commits.submit(_Ticket(bettor, key, body, fingerprint, stake, requested, accept, visibility))
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-            replay = await self._replay(conn, bettor.sub, key, fingerprint)
-            if replay is not None:
-                return replay
-            now = datetime.now(UTC)
-            row = self._priced(bettor, body, stake, requested, accept, visibility, now)
-            if await self.results.in_force(conn, row["event_id"], row["market_id"]) is not None:
-                # Read in the same serializable transaction: a settlement racing this bet conflicts.
-                raise MarketSuspended(f"market {row['market_id']} of {row['event_id']} is settled")
-            start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            count, lost = await self.repository.user_today(conn, bettor.sub, start_of_day)
-            pending = (await self.wallets.repository.balances(conn, [ledger.locked(bettor.sub)]))[
-                ledger.locked(bettor.sub)
-            ]
-            exposure = await self.repository.exposure(conn, row["event_id"], row["market_id"])
-            win = row["potential_payout"] - stake
-            check(
-                self.limits.of(bettor.sub),
-                stake,
-                row["odds"],
-                Exposure(
-                    lost,
-                    pending,
-                    count,
-                    exposure.get(row["outcome_id"], Decimal(0)),
-                    max(exposure.values(), default=Decimal(0)),
-                ),
-            )
-            await self.repository.add(conn, row)
-            await self.wallets.post(conn, ledger.stake(bettor.sub, stake, row["id"]))
-            await self.repository.add_exposure(conn, row["event_id"], row["market_id"], row["outcome_id"], stake, win)
-            response = orjson.loads(orjson.dumps(_public(row), option=orjson.OPT_UTC_Z))
-            await self.repository.remember(conn, bettor.sub, key, fingerprint, 201, response, now)
-            return 201, response
+    async def _place_batch(self, tickets: Sequence[_Ticket]) -> list[Answer | BaseException]:
+        """Decide a batch; a repeated key waits for its first use to commit, then replays it."""
+        seen: set[tuple[str, str]] = set()
+        first: list[int] = []
+        again: list[int] = []
+        for index, ticket in enumerate(tickets):
+            (again if ticket.ident in seen else first).append(index)
+            seen.add(ticket.ident)
+        answers: list[Answer | BaseException] = [InvalidRequest("undecided")] * len(tickets)
+        for index, answer in zip(first, await self._commit([tickets[i] for i in first]), strict=True):
+            answers[index] = answer
+        if again:
+            for index, answer in zip(again, await self._place_batch([tickets[i] for i in again]), strict=True):
+                answers[index] = answer
+        return answers
 
+    async def _commit(self, tickets: list[_Ticket]) -> list[Answer | BaseException]:
         try:
-            return await serializable(self.wallets.engine, work)
+            return await serializable(self.wallets.engine, lambda conn: self._decide(conn, tickets))
         except IntegrityError:
+            if len(tickets) > 1:
+                # Something refused the batch as a whole: decide each alone so only its own bet fails.
+                return [answer for ticket in tickets for answer in await self._commit([ticket])]
             # A concurrent request with the same key got in first: its answer is ours.
             async with self.wallets.engine.connect() as conn:
-                replay = await self._replay(conn, bettor.sub, key, fingerprint)
-            if replay is None:
+                stored = await self.repository.idempotent(conn, [tickets[0].ident])
+            if not stored:
                 raise
-            return replay
+            return [_replay(stored[tickets[0].ident], tickets[0])]
+        except OddsgateError as exc:
+            return [exc] * len(tickets)
 
-    async def _replay(
-        self, conn: AsyncConnection, sub: str, key: str, fingerprint: str
-    ) -> tuple[int, dict[str, Any]] | None:
-        existing = await self.repository.idempotent(conn, sub, key)
-        if existing is None:
-            return None
-        if existing["request_hash"] != fingerprint:
-            raise IdempotencyMismatch(f"the Idempotency-Key {key!r} was used with another request body")
-        return int(existing["status"]), dict(existing["response"])
+    async def _decide(self, conn: AsyncConnection, tickets: list[_Ticket]) -> list[Answer | BaseException]:
+        """Every ticket's answer, in one transaction: replays, refusals, and the accepted bets written."""
+        answers: list[Answer | BaseException] = []
+        stored = await self.repository.idempotent(conn, [t.ident for t in tickets])
+        now = datetime.now(UTC)
+        priced: list[tuple[int, _Ticket, dict[str, Any]]] = []
+        for index, ticket in enumerate(tickets):
+            if ticket.ident in stored:
+                answers.append(_replay(stored[ticket.ident], ticket))
+                continue
+            try:
+                row = self._priced(ticket, now)
+            except OddsgateError as exc:
+                answers.append(exc)
+                continue
+            answers.append((0, {}))
+            priced.append((index, ticket, row))
+        if not priced:
+            return answers
+        markets = {(row["event_id"], row["market_id"]) for _, _, row in priced}
+        subs = {ticket.bettor.sub for _, ticket, _ in priced}
+        accounts = [account for sub in subs for account in (ledger.available(sub), ledger.locked(sub))]
+        state = _Ledger(
+            day_of(now),
+            await self.results.settled_markets(conn, markets),
+            await user_days(conn, {(sub, day_of(now)) for sub in subs}),
+            await self.wallets.repository.balances(conn, accounts),
+            await exposure_of(conn, markets),
+        )
+        exposure_before, days_before = dict(state.exposure), dict(state.today)
+        accepted: list[tuple[_Ticket, dict[str, Any], dict[str, Any]]] = []
+        for index, ticket, row in priced:
+            try:
+                self._admit(ticket, row, state)
+            except OddsgateError as exc:
+                answers[index] = exc
+                continue
+            response = orjson.loads(orjson.dumps(_public(row), option=orjson.OPT_UTC_Z))
+            answers[index] = (201, response)
+            accepted.append((ticket, row, response))
+        if accepted:
+            await self.repository.add(conn, [row for _, row, _ in accepted])
+            await self.wallets.post_many(
+                conn, [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row, _ in accepted]
+            )
+            await save_exposure(conn, exposure_before, state.exposure)
+            await save_days(conn, days_before, state.today)
+            await self.repository.remember(
+                conn,
+                [
+                    {
+                        "sub": t.bettor.sub,
+                        "key": t.key,
+                        "request_hash": t.fingerprint,
+                        "status": 201,
+                        "response": response,
+                        "created_at": now,
+                    }
+                    for t, _, response in accepted
+                ],
+            )
+        return answers
 
-    def _priced(
-        self,
-        bettor: Bettor,
-        body: dict[str, Any],
-        stake: Decimal,
-        requested: Decimal,
-        accept: Accept,
-        visibility: Visibility,
-        now: datetime,
-    ) -> dict[str, Any]:
+    def _admit(self, ticket: _Ticket, row: dict[str, Any], state: _Ledger) -> None:
+        """Refuse the bet, or move `state` as taking it does."""
+        sub, stake = ticket.bettor.sub, ticket.stake
+        event_id, market_id, outcome_id = row["event_id"], row["market_id"], row["outcome_id"]
+        if (event_id, market_id) in state.settled:
+            # Read in the same serializable transaction: a settlement racing this bet conflicts.
+            raise MarketSuspended(f"market {market_id} of {event_id} is settled")
+        count, lost = state.today.get((sub, state.day), (0, Decimal("0.00")))
+        lines = {k[2]: v for k, v in state.exposure.items() if k[:2] == (event_id, market_id)}
+        win = row["potential_payout"] - stake
+        check(
+            self.limits.of(sub),
+            stake,
+            row["odds"],
+            Exposure(
+                lost,
+                state.balances[ledger.locked(sub)],
+                count,
+                lines.get(outcome_id, NO_EXPOSURE).liability,
+                max((line.liability for line in lines.values()), default=Decimal(0)),
+            ),
+        )
+        available = state.balances[ledger.available(sub)] - stake
+        if available < 0:
+            raise InsufficientFunds(f"not enough funds: {ledger.available(sub)} would go to {available}")
+        state.today[(sub, state.day)] = (count + 1, lost)
+        state.balances[ledger.available(sub)] = available
+        state.balances[ledger.locked(sub)] += stake
+        key = (event_id, market_id, outcome_id)
+        state.exposure[key] = state.exposure.get(key, NO_EXPOSURE).moved(stake, win, 1)
+
+    def _priced(self, ticket: _Ticket, now: datetime) -> dict[str, Any]:
         """The bet row at the live price, with the price context the user was given."""
+        body, bettor, stake = ticket.body, ticket.bettor, ticket.stake
         event = self.book.event(body["event_id"])
         if event is None:
             raise NotFound(f"no event {body['event_id']!r} in the live book")
-        if not visibility.sees_event(event.info.sport, event.info.league):
+        if not ticket.visibility.sees_event(event.info.sport, event.info.league):
             raise Forbidden(f"this token does not cover {event.info.league or event.info.sport}")
         market = next((m for m in event.markets if m.id == body["market_id"]), None)
         if market is None:
@@ -168,7 +287,7 @@ class BetService:
         outcome = next((o for o in market.outcomes if o.id == body["outcome_id"]), None)
         if outcome is None:
             raise NotFound(f"market {market.id} has no outcome {body['outcome_id']!r}")
-        odds = price_to_take(requested, outcome.odds, accept)
+        odds = price_to_take(ticket.requested, outcome.odds, ticket.accept)
         info = event.info
         overrides = [o.id for o in self.book.overrides.active.values() if o.scope.covers(info, market.id, outcome.id)]
         return {
@@ -180,8 +299,8 @@ class BetService:
             "outcome_id": outcome.id,
             "stake": stake,
             "odds": odds,
-            "requested_odds": requested,
-            "accept": accept.value,
+            "requested_odds": ticket.requested,
+            "accept": ticket.accept.value,
             "potential_payout": cents_down(stake * odds),
             "status": "open",
             "accepted_at": now,

@@ -23,9 +23,44 @@ from betting.settlement import Result, payout
 from betting.wallet import WalletService
 from schema.errors import InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES, MarketType
-from store.bets import ResultRepository, mark, move_exposure, open_bets, settled_by
+from store.bets import (
+    NO_EXPOSURE,
+    ExposureKey,
+    ExposureLine,
+    ResultRepository,
+    day_of,
+    mark_bets,
+    move_days,
+    move_exposure,
+    open_bets,
+    settled_by,
+)
 from store.transactions import serializable
 from store.types import cents
+
+
+class _Moves:
+    """What settling (direction -1) or reopening (+1) bets does to the house's exposure and to the
+    users' daily losses, gathered so each is written once per market."""
+
+    def __init__(self) -> None:
+        self.exposure: dict[ExposureKey, ExposureLine] = {}
+        self.days: dict[tuple[str, str], tuple[int, Decimal]] = {}
+
+    def settle(self, bet: dict[str, Any], paid: Decimal, direction: int) -> None:
+        stake = cents(bet["stake"])
+        key = (bet["event_id"], bet["market_id"], bet["outcome_id"])
+        win = cents(bet["potential_payout"]) - stake
+        self.exposure[key] = self.exposure.get(key, NO_EXPOSURE).moved(direction * stake, direction * win, direction)
+        loss = max(Decimal(0), stake - paid)
+        if loss:
+            day = (bet["sub"], day_of(bet["accepted_at"]))
+            bets, lost = self.days.get(day, (0, Decimal("0.00")))
+            self.days[day] = (bets, lost - direction * loss)
+
+    async def apply(self, conn: AsyncConnection) -> None:
+        await move_exposure(conn, self.exposure)
+        await move_days(conn, self.days)
 
 
 class AlreadySettled(OddsgateError):
@@ -101,25 +136,26 @@ class SettlementService:
                 "paid": Decimal("0.00"),
             }
             await self.results.claim(conn, row)
-            paid_total = Decimal("0.00")
             bets = await open_bets(conn, event_id, market_id)
+            moves = _Moves()
+            entries, marks = [], {}
             for bet in bets:
-                stake, odds = Decimal(str(bet["stake"])), Decimal(str(bet["odds"]))
+                stake = cents(bet["stake"])
                 result = results[bet["outcome_id"]]
-                paid = payout(stake, odds, result, factor)
-                await self.wallets.post(conn, ledger.settle(bet["sub"], stake, paid, bet["id"]))
-                await mark(
-                    conn,
-                    bet["id"],
-                    status="settled",
-                    result=result.value,
-                    payout=paid,
-                    settled_at=now,
-                    result_id=row["id"],
-                )
-                win = Decimal(str(bet["potential_payout"])) - stake
-                await move_exposure(conn, event_id, market_id, bet["outcome_id"], -stake, -win, -1)
-                paid_total += paid
+                paid = payout(stake, Decimal(str(bet["odds"])), result, factor)
+                entries.append(ledger.settle(bet["sub"], stake, paid, bet["id"]))
+                marks[bet["id"]] = {
+                    "status": "settled",
+                    "result": result.value,
+                    "payout": paid,
+                    "settled_at": now,
+                    "result_id": row["id"],
+                }
+                moves.settle(bet, paid, -1)
+            await self.wallets.post_many(conn, entries)
+            await mark_bets(conn, marks)
+            await moves.apply(conn)
+            paid_total = sum((cents(m["payout"]) for m in marks.values()), Decimal("0.00"))
             await self.results.totals(conn, row["id"], len(bets), paid_total)
             return 201, _public({**row, "bets": len(bets), "paid": paid_total})
 
@@ -143,14 +179,23 @@ class SettlementService:
             if row["rolled_back_at"] is not None:
                 raise NotSettled(f"result {result_id} was already rolled back")
             now = datetime.now(UTC)
+            moves = _Moves()
+            entries, marks = [], {}
             for bet in await settled_by(conn, result_id):
-                stake = Decimal(str(bet["stake"]))
-                paid = Decimal(str(bet["payout"]))
+                stake, paid = cents(bet["stake"]), cents(bet["payout"])
                 settled = ledger.settle(bet["sub"], stake, paid, bet["id"])
-                await self.wallets.post(conn, settled.reversed("reversal", bet["id"]))
-                await mark(conn, bet["id"], status="open", result=None, payout=None, settled_at=None, result_id=None)
-                win = Decimal(str(bet["potential_payout"])) - stake
-                await move_exposure(conn, bet["event_id"], bet["market_id"], bet["outcome_id"], stake, win, 1)
+                entries.append(settled.reversed("reversal", bet["id"]))
+                marks[bet["id"]] = {
+                    "status": "open",
+                    "result": None,
+                    "payout": None,
+                    "settled_at": None,
+                    "result_id": None,
+                }
+                moves.settle(bet, paid, 1)
+            await self.wallets.post_many(conn, entries)
+            await mark_bets(conn, marks)
+            await moves.apply(conn)
             await self.results.release(conn, result_id, now)
             return _public({**row, "rolled_back_at": now})
 

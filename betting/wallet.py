@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,8 +41,14 @@ class WalletService:
 
     async def post(self, conn: AsyncConnection, entry: ledger.Entry) -> str:
         """One entry in the caller's transaction; a user's balance that would go negative refuses it."""
+        return (await self.post_many(conn, [entry]))[0]
+
+    async def post_many(self, conn: AsyncConnection, entries: Sequence[ledger.Entry]) -> list[str]:
+        """Entries in order, all or none: one that would take a user's balance negative refuses all."""
         try:
-            return await self.repository.post(conn, entry.kind, entry.reference, to_postings(entry), datetime.now(UTC))
+            return await self.repository.post_many(
+                conn, [(e.kind, e.reference, to_postings(e)) for e in entries], datetime.now(UTC)
+            )
         except NegativeBalance as exc:
             raise InsufficientFunds(f"not enough funds: {exc.account} would go to {exc.balance}") from None
 

@@ -10,9 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.rows import save_rows
 from store.tables import AccountRow, LedgerEntryRow, PostingRow
 from store.types import cents
 
@@ -47,31 +48,52 @@ class LedgerRepository:
     ) -> str:
         """Record an entry and move the balances; raises NegativeBalance and writes nothing usable
         (the caller's transaction rolls back)."""
-        entry_id = uuid.uuid4().hex
-        await conn.execute(_ENTRIES.insert().values(id=entry_id, kind=kind, reference=reference, created_at=at))
-        for posting in postings:
-            current = (
-                await conn.execute(select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == posting.account))
-            ).scalar_one_or_none()
-            if current is None:
-                await conn.execute(
-                    _ACCOUNTS.insert().values(
-                        id=posting.account, kind=posting.kind, owner=posting.owner, balance=Decimal(0), updated_at=at
-                    )
+        return (await self.post_many(conn, [(kind, reference, postings)], at))[0]
+
+    async def post_many(
+        self, conn: AsyncConnection, entries: Sequence[tuple[str, str, Sequence[LedgerPosting]]], at: datetime
+    ) -> list[str]:
+        """Several entries, applied in order, in a fixed number of statements whatever their count.
+
+        New balances are computed here from the ones read in the caller's transaction (exactly: SQLite
+        would add decimal text as floats) and written back; raises NegativeBalance before writing."""
+        if not entries:
+            return []
+        kinds = {p.account: p for _, _, postings in entries for p in postings}
+        rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(list(kinds))))
+        existing = {row.id: cents(row.balance) for row in rows}
+        balances = dict(existing)
+        ids: list[str] = []
+        entry_rows: list[dict[str, Any]] = []
+        posting_rows: list[dict[str, Any]] = []
+        for kind, reference, postings in entries:
+            entry_id = uuid.uuid4().hex
+            ids.append(entry_id)
+            entry_rows.append({"id": entry_id, "kind": kind, "reference": reference, "created_at": at})
+            for posting in postings:
+                balance = balances.get(posting.account, Decimal("0.00")) + posting.amount
+                if balance < 0 and not posting.may_go_negative:
+                    raise NegativeBalance(posting.account, balance)
+                balances[posting.account] = balance
+                posting_rows.append(
+                    {"entry_id": entry_id, "account_id": posting.account, "amount": posting.amount, "created_at": at}
                 )
-                current = Decimal(0)
-            balance = cents(current) + posting.amount
-            if balance < 0 and not posting.may_go_negative:
-                raise NegativeBalance(posting.account, balance)
-            await conn.execute(
-                update(_ACCOUNTS).where(_ACCOUNTS.c.id == posting.account).values(balance=balance, updated_at=at)
-            )
-            await conn.execute(
-                _POSTINGS.insert().values(
-                    entry_id=entry_id, account_id=posting.account, amount=posting.amount, created_at=at
-                )
-            )
-        return entry_id
+        await conn.execute(_ENTRIES.insert(), entry_rows)
+        await conn.execute(_POSTINGS.insert(), posting_rows)
+        await save_rows(
+            conn,
+            _ACCOUNTS,
+            ("id",),
+            {
+                (a,): {"balance": b, "updated_at": at}
+                if a in existing
+                else {"kind": kinds[a].kind, "owner": kinds[a].owner, "balance": b, "updated_at": at}
+                for a, b in balances.items()
+                if existing.get(a) != b
+            },
+            {(a,) for a in existing},
+        )
+        return ids
 
     async def balances(self, conn: AsyncConnection, accounts: Sequence[str]) -> dict[str, Decimal]:
         rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(accounts)))

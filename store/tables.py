@@ -259,3 +259,15 @@ class MarketSettlementRow(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=200)
     market_id: str = Field(primary_key=True, max_length=64)
     result_id: str = Field(max_length=64)
+
+
+class UserDayRow(SQLModel, table=True):
+    """A user's bets placed on one UTC day and what the settled ones lost: the daily limits read one
+    row instead of counting the day's bets, and it moves in the transaction that places or settles."""
+
+    __tablename__ = "user_days"
+
+    sub: str = Field(primary_key=True, max_length=200)
+    day: str = Field(primary_key=True, max_length=10)
+    bets: int = 0
+    lost: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)

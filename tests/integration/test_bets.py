@@ -264,3 +264,60 @@ async def test_reports_give_pnl_roi_and_win_rate(book: RunningGateway) -> None:
     assert mine["by_sport"]["american_football"]["bets"] == 2
     assert graphql == {k: v for k, v in mine.items() if k != "sub"}
     assert overall["overall"]["bets"] == 2
+
+
+async def test_bets_decided_together_are_each_decided_alone(book: RunningGateway) -> None:
+    """Concurrent bets share transactions; a refused one never costs the others theirs."""
+    for sub in ("p0", "p1", "p2", "p3", "p4", "p5"):
+        await book.client.post(f"/api/v2/wallets/{sub}/deposit", json={"amount": "30.00"})
+    clients = [punter(book, sub=f"p{i}") for i in range(6)] + [punter(book, sub="nobody")]
+    bodies = [bet("25.00", odds=1.85, accept="better") for _ in range(6)] + [bet("5.00")]
+    bodies[2] = bet("25.00", odds=1.99)  # the live price is 1.85: refused under `exact`
+    try:
+        replies = await asyncio.gather(
+            *(c.post("/api/v2/bets", json=b, headers={"Idempotency-Key": "k"}) for c, b in zip(clients, bodies))
+        )
+        # A second stake of 25 on a 30 balance: refused for funds, in whichever batch it lands.
+        again = await asyncio.gather(
+            *(c.post("/api/v2/bets", json=bet("25.00"), headers={"Idempotency-Key": "k2"}) for c in clients[:2])
+        )
+    finally:
+        for c in clients:
+            await c.aclose()
+    codes = [r.status_code for r in replies]
+    assert codes == [201, 201, 409, 201, 201, 201, 409]
+    assert replies[2].json()["error"]["code"] == "PRICE_CHANGED"
+    assert replies[6].json()["error"]["code"] == "INSUFFICIENT_FUNDS"
+    assert [r.json()["error"]["code"] for r in again] == ["INSUFFICIENT_FUNDS"] * 2
+    assert await wallet_of(book, "p2") == ("30.00", "0.00")
+    assert await wallet_of(book, "p3") == ("5.00", "25.00")
+    exposure = (await book.client.get("/api/v2/exposure")).json()["data"]
+    assert [(e["outcome_id"], e["stakes"], e["bets"]) for e in exposure] == [("home", "125.00", 5)]
+    assert await book.services.wallets.check() == []
+
+
+async def test_the_daily_loss_counts_settled_losses_and_forgets_rolled_back_ones(sqlite_url: str) -> None:
+    limits = {"ann": {"daily_loss": "30.00", "bets_per_day": 3}}
+    async with serving(gateway_settings(sqlite_url, user_risk_limits=limits)) as gateway:
+        other = update(1.85, 2.10, home_team="Kansas City Chiefs", away_team="Buffalo Bills")
+        await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.85, 2.10), other))
+        await gateway.client.post("/api/v2/wallets/ann/deposit", json={"amount": "100.00"})
+        events = (await gateway.client.get("/api/v2/odds")).json()["data"]
+        later = {**bet("15.00"), "event_id": next(e["id"] for e in events if e["id"] != EVENT)}
+        async with punter(gateway) as ann:
+            first = await ann.post("/api/v2/bets", json=bet("20.00"), headers={"Idempotency-Key": "1"})
+            assert first.status_code == 201
+            lost = await gateway.client.post(
+                "/api/v2/results", json={"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["away"]}
+            )
+            # 20 lost today: a stake of 15 could take the day's losses to 35, above 30.
+            refused = await ann.post("/api/v2/bets", json=later, headers={"Idempotency-Key": "2"})
+            assert (refused.status_code, refused.json()["error"]["limit"]) == (403, "daily_loss")
+            await gateway.client.post(f"/api/v2/results/{lost.json()['id']}/rollback")
+            taken = await ann.post("/api/v2/bets", json=later, headers={"Idempotency-Key": "3"})
+            assert taken.status_code == 201
+            small = {**later, "stake": "1.00"}
+            third = await ann.post("/api/v2/bets", json=small, headers={"Idempotency-Key": "4"})
+            fourth = await ann.post("/api/v2/bets", json=small, headers={"Idempotency-Key": "5"})
+        assert third.status_code == 201
+        assert (fourth.status_code, fourth.json()["error"]["limit"]) == (403, "bets_per_day")
