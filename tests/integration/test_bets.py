@@ -275,7 +275,10 @@ async def test_bets_decided_together_are_each_decided_alone(book: RunningGateway
     bodies[2] = bet("25.00", odds=1.99)  # the live price is 1.85: refused under `exact`
     try:
         replies = await asyncio.gather(
-            *(c.post("/api/v2/bets", json=b, headers={"Idempotency-Key": "k"}) for c, b in zip(clients, bodies))
+            *(
+                c.post("/api/v2/bets", json=b, headers={"Idempotency-Key": "k"})
+                for c, b in zip(clients, bodies, strict=True)
+            )
         )
         # A second stake of 25 on a 30 balance: refused for funds, in whichever batch it lands.
         again = await asyncio.gather(
