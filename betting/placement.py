@@ -199,11 +199,12 @@ class BetService:
         markets = {(row["event_id"], row["market_id"]) for _, _, row in priced}
         subs = {ticket.bettor.sub for _, ticket, _ in priced}
         accounts = [account for sub in subs for account in (ledger.available(sub), ledger.locked(sub))]
+        read = await self.wallets.repository.read(conn, accounts)
         state = _Ledger(
             day_of(now),
             await self.results.settled_markets(conn, markets),
             await user_days(conn, {(sub, day_of(now)) for sub in subs}),
-            await self.wallets.repository.balances(conn, accounts),
+            {account: Decimal("0.00") if balance is None else balance for account, balance in read.items()},
             await exposure_of(conn, markets),
         )
         exposure_before, days_before = dict(state.exposure), dict(state.today)
@@ -219,9 +220,8 @@ class BetService:
             accepted.append((ticket, row, response))
         if accepted:
             await self.repository.add(conn, [row for _, row, _ in accepted])
-            await self.wallets.post_many(
-                conn, [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row, _ in accepted]
-            )
+            stakes = [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row, _ in accepted]
+            await self.wallets.post_many(conn, stakes, read)
             await save_exposure(conn, exposure_before, state.exposure)
             await save_days(conn, days_before, state.today)
             await self.repository.remember(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from betting import ledger
+from betting.errors import InsufficientFunds
 from betting.settlement import Result, payout
 from betting.wallet import WalletService
 from schema.errors import InvalidRequest, NotFound, OddsgateError
@@ -193,7 +194,13 @@ class SettlementService:
                     "result_id": None,
                 }
                 moves.settle(bet, paid, 1)
-            await self.wallets.post_many(conn, entries)
+            try:
+                await self.wallets.post_many(conn, entries)
+            except InsufficientFunds as exc:
+                raise InsufficientFunds(
+                    f"result {result_id} cannot be rolled back yet: a winner has already staked the winnings "
+                    f"({exc.message}); nothing was changed"
+                ) from None
             await mark_bets(conn, marks)
             await moves.apply(conn)
             await self.results.release(conn, result_id, now)

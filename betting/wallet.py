@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,11 +43,14 @@ class WalletService:
         """One entry in the caller's transaction; a user's balance that would go negative refuses it."""
         return (await self.post_many(conn, [entry]))[0]
 
-    async def post_many(self, conn: AsyncConnection, entries: Sequence[ledger.Entry]) -> list[str]:
-        """Entries in order, all or none: one that would take a user's balance negative refuses all."""
+    async def post_many(
+        self, conn: AsyncConnection, entries: Sequence[ledger.Entry], read: Mapping[str, Decimal | None] | None = None
+    ) -> list[str]:
+        """Entries in order, all or none: one that would take a user's balance negative refuses all.
+        `read`: the accounts' balances as `repository.read` gave them in this transaction."""
         try:
             return await self.repository.post_many(
-                conn, [(e.kind, e.reference, to_postings(e)) for e in entries], datetime.now(UTC)
+                conn, [(e.kind, e.reference, to_postings(e)) for e in entries], datetime.now(UTC), read
             )
         except NegativeBalance as exc:
             raise InsufficientFunds(f"not enough funds: {exc.account} would go to {exc.balance}") from None

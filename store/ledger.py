@@ -4,7 +4,7 @@ transaction (see `store.transactions`), so postings and balances change together
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -51,17 +51,23 @@ class LedgerRepository:
         return (await self.post_many(conn, [(kind, reference, postings)], at))[0]
 
     async def post_many(
-        self, conn: AsyncConnection, entries: Sequence[tuple[str, str, Sequence[LedgerPosting]]], at: datetime
+        self,
+        conn: AsyncConnection,
+        entries: Sequence[tuple[str, str, Sequence[LedgerPosting]]],
+        at: datetime,
+        read: Mapping[str, Decimal | None] | None = None,
     ) -> list[str]:
         """Several entries, applied in order, in a fixed number of statements whatever their count.
 
         New balances are computed here from the ones read in the caller's transaction (exactly: SQLite
-        would add decimal text as floats) and written back; raises NegativeBalance before writing."""
+        would add decimal text as floats) and written back; raises NegativeBalance before writing.
+        `read`: what `read` returned for these accounts earlier in the same transaction."""
         if not entries:
             return []
         kinds = {p.account: p for _, _, postings in entries for p in postings}
-        rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(list(kinds))))
-        existing = {row.id: cents(row.balance) for row in rows}
+        if read is None or not kinds.keys() <= read.keys():
+            read = await self.read(conn, kinds)
+        existing = {account: balance for account, balance in read.items() if balance is not None}
         balances = dict(existing)
         ids: list[str] = []
         entry_rows: list[dict[str, Any]] = []
@@ -95,10 +101,14 @@ class LedgerRepository:
         )
         return ids
 
-    async def balances(self, conn: AsyncConnection, accounts: Sequence[str]) -> dict[str, Decimal]:
-        rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(accounts)))
+    async def read(self, conn: AsyncConnection, accounts: Collection[str]) -> dict[str, Decimal | None]:
+        """Each account's balance, None for one that does not exist yet."""
+        rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(list(accounts))))
         found = {row.id: cents(row.balance) for row in rows}
-        return {account: found.get(account, Decimal("0.00")) for account in accounts}
+        return {account: found.get(account) for account in accounts}
+
+    async def balances(self, conn: AsyncConnection, accounts: Sequence[str]) -> dict[str, Decimal]:
+        return {a: Decimal("0.00") if b is None else b for a, b in (await self.read(conn, accounts)).items()}
 
     async def check(self) -> list[str]:
         """Every way the ledger is not sound, in words; empty when it is."""

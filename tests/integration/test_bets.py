@@ -324,3 +324,27 @@ async def test_the_daily_loss_counts_settled_losses_and_forgets_rolled_back_ones
             fourth = await ann.post("/api/v2/bets", json=small, headers={"Idempotency-Key": "5"})
         assert third.status_code == 201
         assert (fourth.status_code, fourth.json()["error"]["limit"]) == (403, "bets_per_day")
+
+
+async def test_a_rollback_whose_winnings_are_staked_again_is_refused_whole(book: RunningGateway) -> None:
+    other = update(1.85, 2.10, home_team="Kansas City Chiefs", away_team="Buffalo Bills")
+    await book.client.post("/api/v2/ingest", json=batch("a", other))
+    events = (await book.client.get("/api/v2/odds")).json()["data"]
+    later = {**bet("100.00"), "event_id": next(e["id"] for e in events if e["id"] != EVENT)}
+    async with punter(book) as ann:
+        assert (await ann.post("/api/v2/bets", json=bet("100.00"), headers={"Idempotency-Key": "1"})).status_code == 201
+        won = await book.client.post(
+            "/api/v2/results", json={"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["home"]}
+        )
+        # 185.00 paid out, 100 of it staked again: the 185 a rollback takes back is no longer there.
+        assert (await ann.post("/api/v2/bets", json=later, headers={"Idempotency-Key": "2"})).status_code == 201
+    before = await wallet_of(book, "ann")
+    refused = await book.client.post(f"/api/v2/results/{won.json()['id']}/rollback")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "INSUFFICIENT_FUNDS")
+    assert "already staked the winnings" in refused.json()["error"]["message"]
+    assert await wallet_of(book, "ann") == before == ("85.00", "100.00")
+    again = await book.client.post(
+        "/api/v2/results", json={"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["home"]}
+    )
+    assert (again.status_code, again.json()["id"]) == (200, won.json()["id"])
+    assert await book.services.wallets.check() == []
