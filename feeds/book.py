@@ -18,6 +18,7 @@ from feeds.consensus import ConsensusConfig, MarketPrice, SourcePrices, aggregat
 from feeds.normalize import outcome_name
 from feeds.overrides import Override, OverrideSet, Scope
 from schema.errors import InvalidRequest
+from schema.match import MatchState, absorb_state, merge_state
 from schema.model import (
     OUTCOMES,
     Delta,
@@ -93,6 +94,7 @@ class EventState:
     announce: bool = True
     snapshot: Event | None = None
     closed_at: float | None = None
+    state: MatchState | None = None
 
 
 class OddsBook:
@@ -150,6 +152,12 @@ class OddsBook:
                 event.info, event.announce, event.snapshot = merged, True, None
         if quote.status is not None and quote.status != event.status:
             deltas.extend(self._set_status(event, quote.status, quote.source, stamp, now))
+        if quote.state is not None:
+            moved = merge_state(event.state, quote.state)
+            if moved is not None:
+                # Before the prices the same report moves: subscribers see the cause, then the effect.
+                event.state = moved[0]
+                deltas.append(self._emit(event, stamp, quote.source, "state", state=moved[1]))
         if quote.market_id is not None and quote.market_type is not None:
             if market is None:
                 market = self._new_market(event, quote)
@@ -158,7 +166,7 @@ class OddsBook:
             delta = self._reprice(event, market, now, stamp, quote.source, "quote")
             if delta is not None:
                 deltas.append(delta)
-        elif event.announce:
+        elif event.announce and not deltas:
             deltas.append(self._emit(event, stamp, quote.source, "event"))
         return deltas
 
@@ -240,6 +248,8 @@ class OddsBook:
         if delta.status is not None:
             event.status = delta.status
             event.closed_at = now if delta.status.closed else None
+        if delta.state is not None:
+            event.state = absorb_state(event.state, delta.state)
         if delta.market_id is not None and delta.market_type is not None:
             market = event.markets.get(delta.market_id)
             if market is None:
@@ -258,6 +268,7 @@ class OddsBook:
         if current is not None and (current.seq > snapshot.seq or (current.seq == snapshot.seq and not replace_equal)):
             return False
         state = EventState(snapshot.info, snapshot.status, snapshot.seq, snapshot.updated_at, announce=False)
+        state.state = snapshot.state
         state.closed_at = self.clock() if snapshot.status.closed else None
         for m in snapshot.markets:
             market = _market_state(snapshot.info, m.id, m.type, m.line)
@@ -436,7 +447,7 @@ class OddsBook:
                     key=market_order,
                 )
             )
-            state.snapshot = Event(state.info, state.status, state.seq, state.updated_at, markets)
+            state.snapshot = Event(state.info, state.status, state.seq, state.updated_at, markets, state.state)
         return state.snapshot
 
 

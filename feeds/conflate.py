@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from schema.match import MatchState
 from schema.model import Delta
 
 ConflationKey = tuple[str, str | None]
@@ -27,4 +28,12 @@ def merge_deltas(older: Delta, newer: Delta) -> Delta:
         market_changed=older.market_changed or newer.market_changed,
         status=newer.status or older.status,
         event=newer.event or older.event,
+        state=_merge_states(older, newer),
     )
+
+
+def _merge_states(older: Delta, newer: Delta) -> MatchState | None:
+    """The newer board with the incidents of both: a skipped delta's incidents are not lost."""
+    if older.state is None or newer.state is None:
+        return newer.state or older.state
+    return replace(newer.state, incidents=(*older.state.incidents, *newer.state.incidents))

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from feeds.aliases import AliasBook, Team, alias_key, slugify
 from schema.errors import InvalidRequest
+from schema.match import INCIDENTS, MatchState
 from schema.model import (
     LINE_REQUIRED,
     OUTCOMES,
@@ -37,8 +38,12 @@ class Normalizer:
     def normalize(self, quote: SourceQuote) -> MarketQuote:
         event = self.event(quote)
         status = self.status(quote.status) if quote.status is not None else None
+        if quote.state is not None:
+            check_incidents(event.sport, quote.state)
         if quote.market is None:
-            return MarketQuote(quote.source, event, status, None, None, None, (), quote.suspended, quote.timestamp)
+            return MarketQuote(
+                quote.source, event, status, None, None, None, (), quote.suspended, quote.timestamp, quote.state
+            )
         market_type = self.market_type(quote.market)
         outcome_ids = [self.outcome(label, market_type, event, quote.line) for label, _ in quote.prices]
         if market_type is MarketType.MONEYLINE and "draw" in outcome_ids:
@@ -65,6 +70,7 @@ class Normalizer:
             prices,
             quote.suspended,
             quote.timestamp,
+            quote.state,
         )
 
     def event(self, quote: SourceQuote) -> EventInfo:
@@ -175,6 +181,16 @@ class Normalizer:
         if line is not None and line != 0:
             raise InvalidRequest(f"a {market_type.value} market has no line, got {format_line(line)}")
         return None
+
+
+def check_incidents(sport: str, state: MatchState) -> None:
+    """Refuses incidents outside the sport's vocabulary (InvalidRequest naming the known ones)."""
+    known = INCIDENTS.get(sport, frozenset())
+    for incident in state.incidents:
+        if incident.type not in known:
+            raise InvalidRequest(
+                f"unknown {sport} incident {incident.type!r} (known: {', '.join(sorted(known)) or 'none'})"
+            )
 
 
 def outcome_name(event: EventInfo, market_type: MarketType, line: Decimal | None, outcome_id: str) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.match import MatchState
 from schema.model import Delta, Event, Market, Outcome
 from schema.odds import formats, implied_probability
 
@@ -47,6 +48,35 @@ class MarketGQL:
     outcomes: list[OutcomeGQL]
 
 
+@strawberry.type(name="Incident")
+class IncidentGQL:
+    id: str
+    type: str
+    team: str | None
+    period: str | None
+    clock: str | None
+    player: str | None
+    at: datetime
+
+
+@strawberry.type(name="Score")
+class ScoreGQL:
+    home: int
+    away: int
+
+
+@strawberry.type(name="MatchState", description="Score, period, clock and incidents, as the feeds report them.")
+class MatchStateGQL:
+    score: ScoreGQL
+    period: str | None
+    clock: str | None
+    detail: str | None
+    updated_at: datetime
+    incidents: list[IncidentGQL] = strawberry.field(
+        description="On an event its latest incidents; on a delta only the new ones."
+    )
+
+
 @strawberry.type(name="Event")
 class EventGQL:
     id: str
@@ -58,6 +88,7 @@ class EventGQL:
     status: str
     seq: int
     updated_at: datetime
+    state: MatchStateGQL | None
     market_list: strawberry.Private[list[MarketGQL]]
 
     @strawberry.field(description="Markets, all or only these types or ids (`spread` or `spread:-3.5`).")
@@ -83,6 +114,7 @@ class OddsDeltaGQL:
     margin: float | None
     status: str | None
     outcomes: list[OutcomeGQL]
+    state: MatchStateGQL | None
     conflated: bool = strawberry.field(
         default=False, description="Several deltas merged because this client fell behind; seq is the latest."
     )
@@ -127,6 +159,22 @@ def market_gql(market: Market) -> MarketGQL:
     )
 
 
+def state_gql(state: MatchState | None) -> MatchStateGQL | None:
+    if state is None:
+        return None
+    return MatchStateGQL(
+        score=ScoreGQL(home=state.home_score, away=state.away_score),
+        period=state.period,
+        clock=state.clock,
+        detail=state.detail,
+        updated_at=state.updated_at,
+        incidents=[
+            IncidentGQL(id=i.id, type=i.type, team=i.team, period=i.period, clock=i.clock, player=i.player, at=i.at)
+            for i in state.incidents
+        ],
+    )
+
+
 def event_gql(event: Event) -> EventGQL:
     info = event.info
     return EventGQL(
@@ -139,6 +187,7 @@ def event_gql(event: Event) -> EventGQL:
         status=event.status.value,
         seq=event.seq,
         updated_at=event.updated_at,
+        state=state_gql(event.state),
         market_list=[market_gql(m) for m in event.markets],
     )
 
@@ -162,5 +211,6 @@ def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
         margin=_float(delta.margin),
         status=delta.status.value if delta.status else None,
         outcomes=[outcome_gql(o) for o in delta.outcomes],
+        state=state_gql(delta.state),
         conflated=conflated,
     )

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from schema.match import MatchState
+
 
 class EventStatus(StrEnum):
     SCHEDULED = "scheduled"
@@ -61,6 +63,7 @@ class SourceQuote:
     prices: Prices
     suspended: bool
     timestamp: datetime
+    state: MatchState | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,6 +91,7 @@ class MarketQuote:
     prices: Prices
     suspended: bool
     timestamp: datetime
+    state: MatchState | None = None
 
 
 def market_id(market_type: MarketType, line: Decimal | None) -> str:
@@ -144,6 +148,7 @@ class Event:
     seq: int
     updated_at: datetime
     markets: tuple[Market, ...] = field(default=())
+    state: MatchState | None = None
 
 
 @dataclass(slots=True)
@@ -169,3 +174,5 @@ class Delta:
     outcomes: tuple[Outcome, ...] = ()
     status: EventStatus | None = None
     event: EventInfo | None = None
+    # The match state when it changed, with only the new incidents.
+    state: MatchState | None = None

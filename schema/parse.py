@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from schema.match import Incident, MatchState
 from schema.model import Delta, Event, EventInfo, EventStatus, Market, MarketType, Outcome
 
 JSON = dict[str, Any]
@@ -41,6 +42,21 @@ def event_info_from_json(body: JSON) -> EventInfo:
     )
 
 
+def state_from_json(body: JSON) -> MatchState:
+    return MatchState(
+        body["score"]["home"],
+        body["score"]["away"],
+        body["period"],
+        body["clock"],
+        body["detail"],
+        tuple(
+            Incident(i["id"], i["type"], i["team"], i["period"], i["clock"], i["player"], _time(i["at"]))
+            for i in body["incidents"]
+        ),
+        _time(body["updated_at"]),
+    )
+
+
 def delta_from_json(body: JSON) -> Delta:
     market_type = body.get("market_type")
     status = body.get("status")
@@ -61,6 +77,7 @@ def delta_from_json(body: JSON) -> Delta:
         outcomes=tuple(outcome_from_json(o) for o in body.get("outcomes", ())),
         status=EventStatus(status) if status else None,
         event=event_info_from_json(info) if info else None,
+        state=state_from_json(body["state"]) if body.get("state") else None,
     )
 
 
@@ -82,4 +99,5 @@ def event_from_json(body: JSON) -> Event:
         body["seq"],
         _time(body["updated_at"]),
         tuple(market_from_json(m) for m in body["markets"]),
+        state_from_json(body["state"]) if body.get("state") else None,
     )

@@ -7,6 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from schema.match import Incident, MatchState
 from schema.model import Delta, Event, EventInfo, Market, Outcome
 from schema.odds import formats, implied_probability
 
@@ -80,11 +81,35 @@ def event_info_json(info: EventInfo) -> JSON:
     }
 
 
+def incident_json(incident: Incident) -> JSON:
+    return {
+        "id": incident.id,
+        "type": incident.type,
+        "team": incident.team,
+        "period": incident.period,
+        "clock": incident.clock,
+        "player": incident.player,
+        "at": incident.at,
+    }
+
+
+def state_json(state: MatchState) -> JSON:
+    return {
+        "score": {"home": state.home_score, "away": state.away_score},
+        "period": state.period,
+        "clock": state.clock,
+        "detail": state.detail,
+        "updated_at": state.updated_at,
+        "incidents": [incident_json(i) for i in state.incidents],
+    }
+
+
 def event_json(event: Event, fmt: OddsFormat | None = None) -> JSON:
     body = event_info_json(event.info)
     body["status"] = event.status.value
     body["seq"] = event.seq
     body["updated_at"] = event.updated_at
+    body["state"] = None if event.state is None else state_json(event.state)
     body["markets"] = [market_json(m, fmt) for m in event.markets]
     return body
 
@@ -110,6 +135,8 @@ def delta_json(delta: Delta) -> JSON:
         body["status"] = delta.status.value
     if delta.event is not None:
         body["event"] = event_info_json(delta.event)
+    if delta.state is not None:
+        body["state"] = state_json(delta.state)
     return body
 
 

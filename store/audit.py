@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,7 +12,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schema.match import KEPT_INCIDENTS
 from schema.model import Event, EventInfo, EventStatus, Market, MarketType, Outcome, market_order, outcome_order
+from schema.parse import state_from_json
 from store.tables import EventRow, OddsChangeRow
 
 EventValues = dict[str, object]
@@ -66,12 +69,54 @@ class AuditRepository:
             rows = (
                 await conn.execute(select(rows_table).where(rows_table.c.id.in_(latest)).order_by(rows_table.c.id))
             ).all()
+            states = (
+                await conn.execute(
+                    select(rows_table.c.state)
+                    .where(upto, rows_table.c.kind == "state")
+                    .order_by(rows_table.c.id.desc())
+                    .limit(KEPT_INCIDENTS)
+                )
+            ).all()
         if not rows:
             return None
         info = EventInfo(
             info_row.id, info_row.sport, info_row.league, info_row.home_team, info_row.away_team, info_row.start_time
         )
-        return _fold(info, rows)
+        event = _fold(info, rows)
+        if not states:
+            return event
+        # The latest board, with the incidents of every state row up to `at` (each row has the new ones).
+        changes = [state_from_json(row.state) for row in reversed(states)]
+        incidents = tuple(i for change in changes for i in change.incidents)[-KEPT_INCIDENTS:]
+        return replace(event, state=replace(changes[-1], incidents=incidents))
+
+    async def prices_between(
+        self, event_id: str, market_id: str, since: datetime, until: datetime
+    ) -> list[tuple[datetime, str, Decimal]]:
+        """(time, outcome, odds) of a market's served prices from `since` to `until`, starting with
+        each outcome's price as it stood at `since`."""
+        rows_table = OddsChangeRow.__table__  # type: ignore[attr-defined]
+        market = (
+            (rows_table.c.event_id == event_id)
+            & (rows_table.c.market_id == market_id)
+            & (rows_table.c.kind == "outcome")
+        )
+        before = (
+            select(func.max(rows_table.c.id))
+            .where(market, rows_table.c.changed_at < since)
+            .group_by(rows_table.c.outcome_id)
+        )
+        columns = (rows_table.c.changed_at, rows_table.c.outcome_id, rows_table.c.new_odds)
+        async with self.engine.connect() as conn:
+            opening = (await conn.execute(select(*columns).where(rows_table.c.id.in_(before)))).all()
+            window = (
+                await conn.execute(
+                    select(*columns)
+                    .where(market, rows_table.c.changed_at >= since, rows_table.c.changed_at <= until)
+                    .order_by(rows_table.c.id)
+                )
+            ).all()
+        return [(max(at, since), outcome, odds) for at, outcome, odds in opening] + [tuple(r) for r in window]
 
 
 def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
@@ -88,7 +133,7 @@ def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
             status = EventStatus(r["status"])
         elif r["kind"] == "market":
             markets[r["market_id"]] = dict(r)
-        else:
+        elif r["kind"] == "outcome":
             outcomes.setdefault(r["market_id"], []).append(
                 Outcome(
                     r["outcome_id"],

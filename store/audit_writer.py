@@ -14,6 +14,7 @@ from collections import deque
 from decimal import Decimal
 
 from schema.model import Delta
+from schema.render import state_json
 from store.audit import AuditRepository, ChangeValues, EventValues
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class AuditWriter:
             }
         if delta.status is not None:
             self._changes.append({**_EMPTY, **common, "kind": "event", "status": delta.status.value})
+        if delta.state is not None:
+            self._changes.append({**_EMPTY, **common, "kind": "state", "state": state_json(delta.state)})
         if delta.market_id is not None:
             market = {
                 "market_id": delta.market_id,
@@ -174,4 +177,5 @@ _EMPTY: dict[str, object] = {
     "source_count": None,
     "confidence": None,
     "flags": None,
+    "state": None,
 }

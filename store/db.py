@@ -16,7 +16,9 @@ def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
     IMMEDIATE), so a read-then-write transaction cannot be overtaken; the ledger's engine uses it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, json_serializer=_json, json_deserializer=orjson.loads
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
@@ -42,7 +44,8 @@ def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
 
 
 def _json(value: Any) -> str:
-    # orjson: bet contexts and stored answers are written with every bet, and json.dumps showed up.
+    # orjson: bet contexts and stored answers are written with every bet, and json.dumps showed up;
+    # it also writes aware datetimes (match states in the audit) as RFC 3339.
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

@@ -55,6 +55,8 @@ class OddsChangeRow(SQLModel, table=True):
     source_count: int | None = None
     confidence: float | None = None
     flags: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # kind "state": the match state as the delta carried it (the board and its new incidents).
+    state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     method: str = Field(max_length=64)
     method_version: int
 

@@ -23,6 +23,7 @@ from feeds.adapters.base import (
     required_text,
     text,
 )
+from feeds.match_wire import parse_state
 from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_american_odds
@@ -54,6 +55,7 @@ def parse_game(source: str, game: Mapping[str, object]) -> SourceQuote:
     """The game's own fields, as a status-only quote its lines are built from."""
     home, away = split_abbreviations(required_text(game, "matchup"))
     league = required_text(game, "league")
+    as_of = parse_time(require(game, "as_of"), "as_of")
     return SourceQuote(
         source=source,
         # The feed has no sport field; the normalizer knows which sport a league belongs to.
@@ -67,7 +69,8 @@ def parse_game(source: str, game: Mapping[str, object]) -> SourceQuote:
         line=None,
         prices=(),
         suspended=False,
-        timestamp=parse_time(require(game, "as_of"), "as_of"),
+        timestamp=as_of,
+        state=parse_state(game.get("state"), as_of),
     )
 
 

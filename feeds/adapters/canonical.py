@@ -16,6 +16,7 @@ from feeds.adapters.base import (
     required_text,
     text,
 )
+from feeds.match_wire import parse_state
 from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_decimal_odds
@@ -63,6 +64,7 @@ def parse_update(source: str, item: Mapping[str, object]) -> SourceQuote:
         except InvalidOdds as exc:
             raise InvalidOdds(f"outcomes[{position}] ({outcome_id}): {exc.message}") from None
         prices.append((str(outcome_id), price))
+    timestamp = parse_time(require(item, "timestamp"), "timestamp")
     return SourceQuote(
         source=source,
         sport=required_text(item, "sport"),
@@ -75,7 +77,8 @@ def parse_update(source: str, item: Mapping[str, object]) -> SourceQuote:
         line=parse_line(item.get("line")),
         prices=tuple(prices),
         suspended=suspended,
-        timestamp=parse_time(require(item, "timestamp"), "timestamp"),
+        timestamp=timestamp,
+        state=parse_state(item.get("state"), timestamp),
     )
 
 
