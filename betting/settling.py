@@ -9,7 +9,9 @@ reopens the bets and frees the market to be settled again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,6 +40,8 @@ from store.bets import (
 )
 from store.transactions import serializable
 from store.types import cents
+
+log = logging.getLogger(__name__)
 
 
 class _Moves:
@@ -99,10 +103,24 @@ def outcome_results(market_id: str, body: dict[str, Any]) -> tuple[dict[str, Res
     return {o: won if o in winners else Result.LOST for o in outcomes}, factor
 
 
+# Told about a result after its transaction committed: (result as the API shows it).
+ResultObserver = Callable[[dict[str, Any]], Awaitable[object]]
+
+
 class SettlementService:
     def __init__(self, wallets: WalletService):
         self.wallets = wallets
         self.results = ResultRepository()
+        self.on_settled: list[ResultObserver] = []
+        self.on_rolled_back: list[ResultObserver] = []
+
+    async def _tell(self, observers: list[ResultObserver], result: dict[str, Any]) -> None:
+        for observer in observers:
+            try:
+                await observer(result)
+            except Exception:
+                # The money has moved and stays moved; an observer's failure is its own.
+                log.exception("result observer failed for %s", result["id"])
 
     async def settle(self, actor: str, body: object) -> tuple[int, dict[str, Any]]:
         if (
@@ -161,7 +179,7 @@ class SettlementService:
             return 201, _public({**row, "bets": len(bets), "paid": paid_total})
 
         try:
-            return await serializable(self.wallets.engine, work)
+            status, reply = await serializable(self.wallets.engine, work)
         except IntegrityError:
             # Another request settled this market first (sent twice, or another process).
             async with self.wallets.engine.connect() as conn:
@@ -169,6 +187,9 @@ class SettlementService:
             if existing is None:
                 raise
             return self._again(existing, fingerprint)
+        if status == 201:
+            await self._tell(self.on_settled, reply)
+        return status, reply
 
     async def rollback(self, actor: str, result_id: str) -> dict[str, Any]:
         del actor
@@ -206,7 +227,9 @@ class SettlementService:
             await self.results.release(conn, result_id, now)
             return _public({**row, "rolled_back_at": now})
 
-        return await serializable(self.wallets.engine, work)
+        undone = await serializable(self.wallets.engine, work)
+        await self._tell(self.on_rolled_back, undone)
+        return undone
 
     @staticmethod
     def _again(existing: dict[str, Any], fingerprint: str) -> tuple[int, dict[str, Any]]:

@@ -18,7 +18,7 @@ from feeds.consensus import ConsensusConfig, MarketPrice, SourcePrices, aggregat
 from feeds.normalize import outcome_name
 from feeds.overrides import Override, OverrideSet, Scope
 from schema.errors import InvalidRequest
-from schema.match import MatchState, absorb_state, merge_state
+from schema.match import Incident, MatchState, absorb_state, merge_state
 from schema.model import (
     OUTCOMES,
     Delta,
@@ -95,6 +95,8 @@ class EventState:
     snapshot: Event | None = None
     closed_at: float | None = None
     state: MatchState | None = None
+    # Every incident id reported, oldest first (a dict keeps order), beyond those the state keeps.
+    seen_incidents: dict[str, None] = field(default_factory=dict)
 
 
 class OddsBook:
@@ -153,10 +155,11 @@ class OddsBook:
         if quote.status is not None and quote.status != event.status:
             deltas.extend(self._set_status(event, quote.status, quote.source, stamp, now))
         if quote.state is not None:
-            moved = merge_state(event.state, quote.state)
+            moved = merge_state(event.state, quote.state, event.seen_incidents)
             if moved is not None:
                 # Before the prices the same report moves: subscribers see the cause, then the effect.
                 event.state = moved[0]
+                _remember(event.seen_incidents, quote.state.incidents)
                 deltas.append(self._emit(event, stamp, quote.source, "state", state=moved[1]))
         if quote.market_id is not None and quote.market_type is not None:
             if market is None:
@@ -269,6 +272,8 @@ class OddsBook:
             return False
         state = EventState(snapshot.info, snapshot.status, snapshot.seq, snapshot.updated_at, announce=False)
         state.state = snapshot.state
+        if snapshot.state is not None:
+            _remember(state.seen_incidents, snapshot.state.incidents)
         state.closed_at = self.clock() if snapshot.status.closed else None
         for m in snapshot.markets:
             market = _market_state(snapshot.info, m.id, m.type, m.line)
@@ -455,6 +460,15 @@ def _market_state(info: EventInfo, market_id: str, market_type: MarketType, line
     ids = OUTCOMES[market_type]
     names = {o: outcome_name(info, market_type, line, o) for o in ids}
     return MarketState(market_id, market_type, line, ids, names)
+
+
+SEEN_INCIDENTS = 10_000
+
+
+def _remember(seen: dict[str, None], incidents: Iterable[Incident]) -> None:
+    seen.update((incident.id, None) for incident in incidents)
+    while len(seen) > SEEN_INCIDENTS:
+        del seen[next(iter(seen))]
 
 
 def _mark_stale(outcome: Outcome) -> Outcome:

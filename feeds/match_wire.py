@@ -65,6 +65,7 @@ def _incident(item: object, path: str, at: datetime) -> Incident:
     kind = _label(item, "type", f"{path}.type")
     if kind is None:
         raise FieldError(f"'{path}.type' is required")
+    kind = kind.lower()
     team = item.get("team")
     if team is not None and team not in SIDES:
         raise FieldError(f"'{path}.team' must be 'home' or 'away'")
@@ -74,4 +75,4 @@ def _incident(item: object, path: str, at: datetime) -> Incident:
     given = _label(item, "id", f"{path}.id", 100)
     # Vendors resend incidents with every update: without an id, the content identifies one.
     derived = hashlib.sha1(repr((kind, team, period, clock, player)).encode(), usedforsecurity=False).hexdigest()[:16]
-    return Incident(given or derived, kind.lower(), team if isinstance(team, str) else None, period, clock, player, at)
+    return Incident(given or derived, kind, team if isinstance(team, str) else None, period, clock, player, at)

@@ -15,7 +15,7 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.graphql import GraphQLGuard, OddsgateGraphQL
 from gateway.metrics import RequestTimer
 from gateway.partner_ws import partner_endpoint
-from gateway.routes import bets, control, ingest, odds, ops, wallet
+from gateway.routes import bets, control, ingest, insights, odds, ops, wallet
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *control.ROUTES,
             *wallet.ROUTES,
             *bets.ROUTES,
+            *insights.ROUTES,
             Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             WebSocketRoute("/ws", partner_endpoint),

@@ -213,6 +213,7 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             control=services.control,
             betting=services.bets,
             alerts=services.alerts,
+            insights=services.insights,
             principal=principal,
             visibility=services.access.visibility(principal) if principal is not None else EVERYTHING,
         )

@@ -36,11 +36,15 @@ from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.webhooks import WebhookService
+from insights.budget import LLMBudget
+from insights.llm import LLMClient
+from insights.service import InsightService
 from schema.visibility import EVERYTHING, Visibility
 from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.audit_writer import AuditWriter
 from store.db import create_engine
+from store.insights import InsightRepository
 from store.migrate import upgrade_async
 from store.overrides import OverrideRepository
 from store.tokens import TokenRepository
@@ -71,6 +75,7 @@ class Services:
     wallets: WalletService
     bets: BetService
     settlements: SettlementService
+    insights: InsightService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -175,8 +180,26 @@ async def start_services(settings: Settings) -> Services:
         ),
         wallets := WalletService(create_engine(settings.database_url, immediate=True)),
         BetService(wallets, book, RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits)),
-        SettlementService(wallets),
+        settlements := SettlementService(wallets),
+        insights := InsightService(
+            InsightRepository(engine),
+            audit,
+            None
+            if settings.llm_base_url is None
+            else LLMClient(
+                settings.llm_base_url,
+                settings.llm_api_key or "",
+                settings.llm_model,
+                timeout=settings.llm_timeout,
+                retries=settings.llm_retries,
+            ),
+            LLMBudget(settings.llm_rate, settings.redis_url),
+            window_seconds=settings.insight_window,
+            seq_bucket=settings.insight_seq_bucket,
+        ),
     )
+    settlements.on_settled.append(insights.score_result)
+    settlements.on_rolled_back.append(insights.forget_result)
     await webhooks.start(settings.webhook_refresh)
     book.sinks.extend([alert_engine, webhooks.on_delta])
     alerts.observers.append(webhooks.on_alert)
@@ -210,6 +233,8 @@ async def stop_services(services: Services) -> None:
         await services.alerts.flush()
     await services.hub.stop()
     await services.broadcast.disconnect()
+    if services.insights.llm is not None:
+        await services.insights.llm.close()
     await services.wallets.engine.dispose()
     await services.engine.dispose()
 

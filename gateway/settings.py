@@ -86,9 +86,16 @@ class Settings(BaseSettings):
     webhook_workers: int = Field(4, ge=1, le=64)
     webhook_refresh: float = Field(5.0, gt=0, description="seconds between reloads of registered webhooks")
 
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: str | None = None
+    llm_base_url: str | None = Field(
+        None, description="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1; unset: the heuristic"
+    )
+    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_api_key: str | None = Field(None, description="empty for local servers that need none")
+    llm_timeout: float = Field(10.0, gt=0, description="seconds per attempt")
+    llm_retries: int = Field(1, ge=0, le=5, description="retries of a 5xx, 429 or timeout, with backoff")
+    llm_rate: str = Field("60/minute", description="language-model calls allowed across all processes")
+    insight_window: int = Field(300, gt=0, description="seconds of price history an insight looks back on")
+    insight_seq_bucket: int = Field(10, gt=0, description="odds sequence numbers that share one cached insight")
 
     @model_validator(mode="after")
     def _windows(self) -> Self:
@@ -97,7 +104,7 @@ class Settings(BaseSettings):
         partition_set(self.partitions, self.partition_count)
         if self.environment == "production" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEVELOPMENT_SECRET:
             raise ValueError("ODDSGATE_JWT_SECRET must be set in production")
-        for rate in (self.default_rate_limit, self.ws_message_rate):
+        for rate in (self.default_rate_limit, self.ws_message_rate, self.llm_rate):
             parse_rate(rate)
         for rule in self.alert_rules:
             AlertRule.of(rule)

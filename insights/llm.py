@@ -13,7 +13,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from insights.model import LLMAnswer
+from schema.insight import LLMAnswer
 
 SCHEMA_NAME = "llm_answer"
 TEMPERATURE = 0.2

@@ -11,8 +11,8 @@ from feeds.queries import EventQuery, find_events, sport_and_league_filter, visi
 from resolvers.betting import BettingQuery
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
-from schema.errors import InvalidRequest
-from schema.graphql import EventGQL, SourceGQL, event_gql, events_gql
+from schema.errors import InvalidRequest, NotFound
+from schema.graphql import EventGQL, InsightGQL, SourceGQL, event_gql, events_gql, insight_gql
 
 MAX_PAGE = 500
 
@@ -57,6 +57,20 @@ class Query(BettingQuery):
             return None
         with graphql_errors():
             return event_gql(visible_event(event, context.visibility, context.book))
+
+    @strawberry.field(description="A match insight for a live event (scope insights:read).")
+    async def insight(self, info: Info[GraphQLContext, None], event_id: strawberry.ID) -> InsightGQL:
+        context = info.context
+        context.require("insights:read")
+        with graphql_errors():
+            event = context.book.event(str(event_id))
+            if event is None:
+                raise NotFound(f"no event {event_id!r} in the live book")
+            visible = visible_event(event, context.visibility, context.book)
+            insight = await context.insights.insight(
+                visible, context.visibility.key(), history=context.visibility.sources is None
+            )
+        return insight_gql(insight)
 
     @strawberry.field(description="Every source the book has heard from, with its health.")
     def sources(self, info: Info[GraphQLContext, None]) -> list[SourceGQL]:

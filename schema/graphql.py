@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.insight import Insight, Probabilities
 from schema.match import MatchState
 from schema.model import Delta, Event, Market, Outcome
 from schema.odds import formats, implied_probability
@@ -213,4 +214,94 @@ def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
         outcomes=[outcome_gql(o) for o in delta.outcomes],
         state=state_gql(delta.state),
         conflated=conflated,
+    )
+
+
+@strawberry.type(name="WinProbability", description="Probabilities of home, away and (football) the draw.")
+class ProbabilitiesGQL:
+    home: float
+    away: float
+    draw: float | None
+
+
+@strawberry.type(name="ModelProbability", description="A language model's own estimate: not the market's.")
+class ModelProbabilityGQL(ProbabilitiesGQL):
+    basis: str
+    model: str
+
+
+@strawberry.type(name="ProbabilityChange")
+class ProbabilityChangeGQL:
+    outcome: str
+    change: float
+
+
+@strawberry.type(name="ProbabilityShift", description="How the market's probabilities moved over the window.")
+class ProbabilityShiftGQL:
+    window_seconds: int
+    start: ProbabilitiesGQL
+    end: ProbabilitiesGQL
+    change: list[ProbabilityChangeGQL]
+
+
+@strawberry.type(name="KeyEvent")
+class KeyEventGQL:
+    type: str
+    team: str | None
+    period: str | None
+    clock: str | None
+    description: str
+
+
+@strawberry.type(name="Insight", description="A match insight, validated against its JSON schema before serving.")
+class InsightGQL:
+    event_id: str
+    sport: str
+    summary: str
+    key_events: list[KeyEventGQL]
+    win_probability: ProbabilitiesGQL = strawberry.field(description="The market's, with the margin removed.")
+    probability_shift: ProbabilityShiftGQL | None
+    momentum: str
+    predictive_notes: list[str]
+    model_probability: ModelProbabilityGQL | None
+    generator: str = strawberry.field(description="heuristic, or llm:<model>")
+    fallback_reason: str | None = strawberry.field(description="Why a language model's answer was not used.")
+    created_at: datetime
+    odds_seq: int
+
+
+def _probabilities(p: Probabilities) -> ProbabilitiesGQL:
+    return ProbabilitiesGQL(home=p.home, away=p.away, draw=p.draw)
+
+
+def insight_gql(insight: Insight) -> InsightGQL:
+    shift, model = insight.probability_shift, insight.model_probability
+    return InsightGQL(
+        event_id=insight.event_id,
+        sport=insight.sport,
+        summary=insight.summary,
+        key_events=[
+            KeyEventGQL(type=k.type, team=k.team, period=k.period, clock=k.clock, description=k.description)
+            for k in insight.key_events
+        ],
+        win_probability=_probabilities(insight.win_probability),
+        probability_shift=None
+        if shift is None
+        else ProbabilityShiftGQL(
+            window_seconds=shift.window_seconds,
+            start=_probabilities(shift.start),
+            end=_probabilities(shift.end),
+            change=[ProbabilityChangeGQL(outcome=o, change=c) for o, c in shift.change.items()],
+        ),
+        momentum=insight.momentum,
+        predictive_notes=list(insight.predictive_notes),
+        model_probability=None
+        if model is None
+        else ModelProbabilityGQL(
+            home=model.home, away=model.away, draw=model.draw, basis=model.basis, model=model.model
+        ),
+        generator=insight.generator,
+        fallback_reason=insight.fallback_reason,
+        created_at=insight.created_at,
+        odds_seq=insight.odds_seq,
     )

@@ -6,6 +6,7 @@ so insights and subscribers only ever see incidents they can describe.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -138,27 +139,35 @@ class MatchState:
         )
 
 
-def merge_state(current: MatchState | None, report: MatchState) -> tuple[MatchState, MatchState] | None:
+def merge_state(
+    current: MatchState | None, report: MatchState, seen: Collection[str] = ()
+) -> tuple[MatchState, MatchState] | None:
     """(the event's new state, the change to publish), or None when the report changes nothing.
 
-    The newest report sets the board (score, period, clock); an older one can still add incidents
-    the event has not seen, since vendors report them at different moments."""
+    `seen`: ids of every incident the event ever had, including those no longer kept, so a vendor
+    resending a long list does not republish old ones. The newest report sets the board (score,
+    period, clock); an older one can still add incidents, since vendors report them at different
+    moments. An incident listed twice counts once."""
+    known = set(seen)
+    if current is not None:
+        known.update(incident.id for incident in current.incidents)
+    new: list[Incident] = []
+    for incident in report.incidents:
+        if incident.id not in known:
+            known.add(incident.id)
+            new.append(incident)
     if current is None:
-        kept = report.incidents[-KEPT_INCIDENTS:]
-        state = replace(report, incidents=kept)
+        state = replace(report, incidents=tuple(new[-KEPT_INCIDENTS:]))
         return state, state
-    known = {incident.id for incident in current.incidents}
-    new = tuple(incident for incident in report.incidents if incident.id not in known)
     newer = report.updated_at >= current.updated_at
-    board = report if newer else current
     if not new and (not newer or current.same_board(report)):
         return None
     state = replace(
-        board,
+        report if newer else current,
         incidents=(*current.incidents, *new)[-KEPT_INCIDENTS:],
         updated_at=max(current.updated_at, report.updated_at),
     )
-    return state, replace(state, incidents=new)
+    return state, replace(state, incidents=tuple(new))
 
 
 def absorb_state(current: MatchState | None, change: MatchState) -> MatchState:

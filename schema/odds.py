@@ -132,3 +132,13 @@ def formats(odds: Decimal) -> tuple[float, str, str]:
     """The three display forms of one served price, computed once per distinct price."""
     fraction = decimal_to_fraction(odds)
     return float(odds), format_american(decimal_to_american(odds)), f"{fraction.numerator}/{fraction.denominator}"
+
+
+def fair_probabilities(odds: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Implied probabilities with the margin removed (proportionally): they sum to exactly one
+    up to Decimal precision, whatever overround the prices carry."""
+    implied = {outcome: implied_probability(price) for outcome, price in odds.items()}
+    book = sum(implied.values(), Decimal(0))
+    if book <= 0:
+        raise ValueError("no prices to remove a margin from")
+    return {outcome: p / book for outcome, p in implied.items()}

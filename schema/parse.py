@@ -42,6 +42,12 @@ def event_info_from_json(body: JSON) -> EventInfo:
     )
 
 
+def incident_from_json(body: JSON) -> Incident:
+    return Incident(
+        body["id"], body["type"], body["team"], body["period"], body["clock"], body["player"], _time(body["at"])
+    )
+
+
 def state_from_json(body: JSON) -> MatchState:
     return MatchState(
         body["score"]["home"],
@@ -49,10 +55,7 @@ def state_from_json(body: JSON) -> MatchState:
         body["period"],
         body["clock"],
         body["detail"],
-        tuple(
-            Incident(i["id"], i["type"], i["team"], i["period"], i["clock"], i["player"], _time(i["at"]))
-            for i in body["incidents"]
-        ),
+        tuple(incident_from_json(i) for i in body["incidents"]),
         _time(body["updated_at"]),
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.match import KEPT_INCIDENTS
 from schema.model import Event, EventInfo, EventStatus, Market, MarketType, Outcome, market_order, outcome_order
-from schema.parse import state_from_json
+from schema.parse import incident_from_json, state_from_json
 from store.tables import EventRow, OddsChangeRow
 
 EventValues = dict[str, object]
@@ -54,7 +54,7 @@ class AuditRepository:
         rows_table = OddsChangeRow.__table__  # type: ignore[attr-defined]
         upto = (rows_table.c.event_id == event_id) & (rows_table.c.changed_at <= at)
         if market_id is not None:
-            upto &= (rows_table.c.market_id == market_id) | (rows_table.c.kind == "event")
+            upto &= (rows_table.c.market_id == market_id) | rows_table.c.kind.in_(("event", "state"))
         latest = (
             select(func.max(rows_table.c.id))
             .where(upto)
@@ -69,10 +69,11 @@ class AuditRepository:
             rows = (
                 await conn.execute(select(rows_table).where(rows_table.c.id.in_(latest)).order_by(rows_table.c.id))
             ).all()
-            states = (
+            incidents = (
                 await conn.execute(
                     select(rows_table.c.state)
-                    .where(upto, rows_table.c.kind == "state")
+                    .where(rows_table.c.event_id == event_id, rows_table.c.changed_at <= at)
+                    .where(rows_table.c.kind == "incident")
                     .order_by(rows_table.c.id.desc())
                     .limit(KEPT_INCIDENTS)
                 )
@@ -83,12 +84,11 @@ class AuditRepository:
             info_row.id, info_row.sport, info_row.league, info_row.home_team, info_row.away_team, info_row.start_time
         )
         event = _fold(info, rows)
-        if not states:
+        board = next((row for row in reversed(rows) if row._mapping["kind"] == "state"), None)
+        if board is None:
             return event
-        # The latest board, with the incidents of every state row up to `at` (each row has the new ones).
-        changes = [state_from_json(row.state) for row in reversed(states)]
-        incidents = tuple(i for change in changes for i in change.incidents)[-KEPT_INCIDENTS:]
-        return replace(event, state=replace(changes[-1], incidents=incidents))
+        kept = tuple(incident_from_json(row.state) for row in reversed(incidents))
+        return replace(event, state=replace(state_from_json(board._mapping["state"]), incidents=kept))
 
     async def prices_between(
         self, event_id: str, market_id: str, since: datetime, until: datetime

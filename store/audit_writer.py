@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from dataclasses import replace
 from decimal import Decimal
 
 from schema.model import Delta
-from schema.render import state_json
+from schema.render import incident_json, state_json
 from store.audit import AuditRepository, ChangeValues, EventValues
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,13 @@ class AuditWriter:
         if delta.status is not None:
             self._changes.append({**_EMPTY, **common, "kind": "event", "status": delta.status.value})
         if delta.state is not None:
-            self._changes.append({**_EMPTY, **common, "kind": "state", "state": state_json(delta.state)})
+            # The board, then each new incident on its own row: the history reads the latest board
+            # and the latest incidents, however many board changes came in between.
+            board = state_json(replace(delta.state, incidents=()))
+            self._changes.append({**_EMPTY, **common, "kind": "state", "state": board})
+            self._changes.extend(
+                {**_EMPTY, **common, "kind": "incident", "state": incident_json(i)} for i in delta.state.incidents
+            )
         if delta.market_id is not None:
             market = {
                 "market_id": delta.market_id,

@@ -273,3 +273,45 @@ class UserDayRow(SQLModel, table=True):
     day: str = Field(primary_key=True, max_length=10)
     bets: int = 0
     lost: Decimal = Field(default=Decimal("0.00"), sa_type=ExactDecimal)
+
+
+class InsightRow(SQLModel, table=True):
+    """Every insight served: who wrote it, from which prompt, what it said and what it cost."""
+
+    __tablename__ = "insights"
+    __table_args__ = (Index("ix_insights_event", "event_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=200)
+    sport: str = Field(max_length=64)
+    generator: str = Field(max_length=128)
+    model: str | None = Field(default=None, max_length=128)
+    prompt_hash: str | None = Field(default=None, max_length=64)
+    fallback_reason: str | None = Field(default=None, max_length=500)
+    odds_seq: int
+    output: dict[str, Any] = Field(sa_column=Column(JSON))
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InsightScoreRow(SQLModel, table=True):
+    """An insight's probabilities scored against the result that settled its match-winner market."""
+
+    __tablename__ = "insight_scores"
+    __table_args__ = (Index("ix_insight_scores_result", "result_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
+    result_id: str = Field(max_length=64)
+    insight_id: str = Field(max_length=64)
+    event_id: str = Field(max_length=200)
+    sport: str = Field(max_length=64)
+    generator: str = Field(max_length=128)
+    # "market" (win_probability: the heuristic) or "model" (a language model's own estimate).
+    basis: str = Field(max_length=16)
+    probabilities: dict[str, Any] = Field(sa_column=Column(JSON))
+    outcome: str = Field(max_length=16)
+    brier: float
+    log_loss: float
+    scored_at: datetime = Field(sa_type=UTCDateTime)

@@ -135,4 +135,4 @@ async def test_migrations_build_an_empty_database_of_either_kind(sqlite_url: str
             "webhook_deliveries",
             "alembic_version",
         } <= tables
-        assert version == "0010"
+        assert version == "0011"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from insights.llm import LLMClient, answer_schema
-from insights.model import LLMAnswer
+from schema.insight import LLMAnswer
 from tests.support.fake_llm import REFUSAL, SAMPLE_ANSWER, FakeLLM, Mode, fake_llm
 from tests.support.servers import free_port
 
