@@ -23,6 +23,7 @@ from feeds.adapters.base import (
     split_matchup,
     text,
 )
+from feeds.match_wire import parse_state
 from schema.errors import InvalidOdds
 from schema.model import SourceQuote
 from schema.odds import parse_decimal_odds
@@ -54,6 +55,7 @@ class DecimalJsonAdapter:
 def parse_event(source: str, event: Mapping[str, object]) -> SourceQuote:
     """The event's own fields, as a status-only quote its markets are built from."""
     home, away = split_matchup(required_text(event, "name"), SEPARATORS)
+    updated = parse_time(require(event, "updated"), "updated")
     return SourceQuote(
         source=source,
         sport=required_text(event, "sport"),
@@ -66,7 +68,9 @@ def parse_event(source: str, event: Mapping[str, object]) -> SourceQuote:
         line=None,
         prices=(),
         suspended=False,
-        timestamp=parse_time(require(event, "updated"), "updated"),
+        timestamp=updated,
+        # This vendor's `state` is the event's status; the match state comes as `match`.
+        state=parse_state(event.get("match"), updated),
     )
 
 

@@ -252,7 +252,12 @@ class TrueMarket:
 
 
 class Model(Protocol):
+    # What play() made happen since the event last looked: (incident type, side 0 home / 1 away).
+    happened: list[tuple[str, int]]
+
     def drift(self, rng: random.Random, dt: float, live: bool) -> None: ...
+
+    def scoreboard(self) -> tuple[int, int]: ...
 
     def play(self, rng: random.Random, df: float) -> bool:
         """Advance the match by `df` of its length; True when a score should suspend the markets."""
@@ -274,6 +279,7 @@ class GoalsModel:
         self.anchor = [math.log(lam_home), math.log(lam_away)]
         self.log_lam = list(self.anchor)
         self.goals = [0, 0]
+        self.happened: list[tuple[str, int]] = []
         self.three_way = three_way
         self.total = total
         self.total_line: Decimal | None = None
@@ -292,8 +298,12 @@ class GoalsModel:
         for side in (0, 1):
             goals = poisson(rng, math.exp(self.log_lam[side]) * df)
             self.goals[side] += goals
+            self.happened.extend(("goal", side) for _ in range(goals))
             scored = scored or goals > 0
         return scored
+
+    def scoreboard(self) -> tuple[int, int]:
+        return self.goals[0], self.goals[1]
 
     def markets(self, f: float) -> list[TrueMarket]:
         rem = max(0.0, 1.0 - f)
@@ -354,6 +364,7 @@ class PointsModel:
         self.anchor = [math.log(expected_home), math.log(expected_away)]
         self.log_exp = list(self.anchor)
         self.points = [0, 0]
+        self.happened: list[tuple[str, int]] = []
         self.sd_margin = sd_margin
         self.sd_total = sd_total
         self.score = score
@@ -373,9 +384,16 @@ class PointsModel:
         scored = False
         for side in (0, 1):
             for _ in range(poisson(rng, math.exp(self.log_exp[side]) / self.points_per_score * df)):
-                self.points[side] += self.score(rng)
+                points = self.score(rng)
+                self.points[side] += points
+                if self.suspend_on_score:
+                    # American football's scores are the incidents; basketball's baskets are not.
+                    self.happened.append(("touchdown" if points >= 6 else "field_goal", side))
                 scored = True
         return scored and self.suspend_on_score
+
+    def scoreboard(self) -> tuple[int, int]:
+        return self.points[0], self.points[1]
 
     def markets(self, f: float) -> list[TrueMarket]:
         rem = max(0.0, 1.0 - f)
@@ -412,6 +430,8 @@ class TennisModel:
         self.anchor = norm_ppf(p_home)
         self.edge = self.anchor
         self.swing = 0.0
+        self.breaks = [0, 0]
+        self.happened: list[tuple[str, int]] = []
 
     def drift(self, rng: random.Random, dt: float, live: bool) -> None:
         self.edge = ou_step(rng, self.edge, self.anchor, 0.02 if live else 0.0025, dt, _THETA)
@@ -421,7 +441,14 @@ class TennisModel:
         for _ in range(poisson(rng, 10.0 * df)):
             towards_home = rng.random() < norm_cdf(self.edge)
             self.swing += (1.0 if towards_home else -1.0) * abs(rng.gauss(0.32, 0.08))
+            side = 0 if towards_home else 1
+            self.breaks[side] += 1
+            self.happened.append(("break_of_serve", side))
         return False
+
+    def scoreboard(self) -> tuple[int, int]:
+        """Breaks of serve won: the demo plays no games or sets, only the swings they cause."""
+        return self.breaks[0], self.breaks[1]
 
     def markets(self, f: float) -> list[TrueMarket]:
         rem = max(0.0, 1.0 - f)
@@ -489,6 +516,8 @@ class SimEvent:
     finished_at: datetime | None = None
     suspended_until: datetime | None = None
     progress: float = 0.0  # the share of the match played, 0..1
+    # (type, side, period, clock, when): what happened in play, the latest MAX_INCIDENTS.
+    incidents: list[tuple[str, str, str, str, datetime]] = field(default_factory=list)
 
     @property
     def sport(self) -> str:
@@ -509,7 +538,47 @@ class SimEvent:
             if played > self.progress and self.model.play(rng, played - self.progress):
                 self.suspended_until = now + timedelta(seconds=rng.uniform(5.0, 12.0))
             self.progress = max(self.progress, played)
+            period, clock = self.moment()
+            for kind, side in self.model.happened:
+                self.incidents.append((kind, "home" if side == 0 else "away", period, clock, now))
+            self.model.happened.clear()
+            del self.incidents[:-MAX_INCIDENTS]
         self.model.drift(rng, dt, self.status == "live")
+
+    def moment(self) -> tuple[str, str]:
+        """(period, clock) as the sport says them, from the share of the match played."""
+        periods, minutes, countdown = _PERIODS[self.sport]
+        if not periods:
+            return "set 1" if self.progress < 0.5 else "set 2", ""
+        index = min(int(self.progress * len(periods)), len(periods) - 1)
+        into = self.progress * len(periods) - index
+        if countdown:
+            left = max(0.0, (1.0 - into) * minutes)
+            return periods[index], f"{int(left):02d}:{int(left * 60) % 60:02d}"
+        played = (index + into) * minutes
+        return periods[index], f"{int(played)}:{int(played * 60) % 60:02d}"
+
+    def state(self) -> dict[str, object] | None:
+        """The match state on the wire (`feeds.match_wire`), once the event is live."""
+        if self.status == "scheduled":
+            return None
+        home, away = self.model.scoreboard()
+        period, clock = self.moment()
+        return {
+            "score": {"home": home, "away": away},
+            "period": period,
+            "clock": clock or None,
+            "incidents": [
+                {
+                    "id": f"{self.key}-{n}",
+                    "type": kind,
+                    "team": team,
+                    "period": at_period,
+                    "clock": at_clock or None,
+                }
+                for n, (kind, team, at_period, at_clock, _) in enumerate(self.incidents)
+            ],
+        }
 
     def markets(self, now: datetime) -> list[TrueMarket]:
         """The true markets now; in play, suspended after a score and once the outcome is decided."""
@@ -520,6 +589,18 @@ class SimEvent:
             decided = live and max(p for _, p in market.probs) > DECIDED
             result.append(TrueMarket(market.kind, market.line, _bounded(market.probs), paused or decided))
         return result
+
+
+MAX_INCIDENTS = 30
+# Per sport: its periods, their length in minutes, and whether its clock counts down; tennis has
+# sets and no clock.
+_PERIODS: dict[str, tuple[tuple[str, ...], float, bool]] = {
+    "football": (("1H", "2H"), 45.0, False),
+    "ice_hockey": (("P1", "P2", "P3"), 20.0, True),
+    "american_football": (("Q1", "Q2", "Q3", "Q4"), 15.0, True),
+    "basketball": (("Q1", "Q2", "Q3", "Q4"), 12.0, True),
+    "tennis": ((), 0.0, False),
+}
 
 
 def _bounded(probs: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:

@@ -411,6 +411,7 @@ class Betpoint(Vendor):
                     "state": self.STATES[event.status],
                     "updated": _iso(now, millis=True),
                     "markets": markets,
+                    **({"match": match} if (match := event.state()) is not None else {}),
                 }
             )
         return _json({"bookmaker": self.name, "events": events})
@@ -473,6 +474,7 @@ class Linestar(Vendor):
                     "status": self.STATUSES[event.status],
                     "as_of": int(now.timestamp()),
                     "lines": lines,
+                    **({"state": state} if (state := event.state()) is not None else {}),
                 }
             )
         return _json({"provider": self.name, "games": games})

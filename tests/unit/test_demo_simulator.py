@@ -19,6 +19,7 @@ import pytest
 
 from feeds.demo import vendors
 from feeds.demo.simulator import Payload, Simulator, record, run_demo
+from feeds.match_wire import parse_state
 
 START = datetime(2026, 3, 23, 19, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -351,7 +352,11 @@ def check_decimal_json(payload: Payload) -> None:
     assert payload.source is None
     assert body["events"]
     for event in body["events"]:
-        assert set(event) == {"id", "sport", "competition", "name", "kickoff", "state", "updated", "markets"}
+        fields = {"id", "sport", "competition", "name", "kickoff", "state", "updated", "markets"}
+        # In play the match state comes too, in the shared wire shape.
+        assert set(event) in (fields, fields | {"match"})
+        if "match" in event:
+            assert parse_state(event["match"], datetime.now(UTC)) is not None
         assert event["name"].count(" vs ") == 1
         assert ISO_Z.match(event["kickoff"])
         assert ISO_Z.match(event["updated"])
@@ -384,7 +389,10 @@ def check_american_json(payload: Payload) -> None:
     assert body["provider"] == "linestar"
     assert payload.source is None
     for game in body["games"]:
-        assert set(game) == {"game_id", "league", "matchup", "start", "status", "as_of", "lines"}
+        fields = {"game_id", "league", "matchup", "start", "status", "as_of", "lines"}
+        assert set(game) in (fields, fields | {"state"})
+        if "state" in game:
+            assert parse_state(game["state"], datetime.now(UTC)) is not None
         assert isinstance(game["game_id"], int)
         assert game["league"] in {"NFL", "NBA", "NHL"}
         assert re.fullmatch(r"[A-Z][A-Z0-9]{1,3}-[A-Z][A-Z0-9]{1,3}", game["matchup"])
@@ -493,3 +501,23 @@ def team_names(payload: Payload) -> list[tuple[str, str]]:
             sport = WIRE_SPORTS[row[2].lower()]
             names += [(sport, row[4]), (sport, row[5])]
     return names
+
+
+def test_events_in_play_carry_their_match_state_through_the_pipeline(long_run: Run) -> None:
+    from feeds.adapters import load_adapters
+    from feeds.aliases import AliasBook
+    from feeds.book import OddsBook
+    from feeds.ingest import Ingestor
+    from feeds.normalize import Normalizer
+
+    book = OddsBook()
+    ingestor = Ingestor(book, Normalizer(AliasBook.load()), load_adapters())
+    for _, payload in long_run.payloads:
+        result = ingestor.ingest(payload.adapter, payload.body, payload.source)
+        assert result.rejected == [], result.rejected
+    states = [e.state for e in book.events.values() if e.state is not None]
+    assert states, "no event in play reported a match state"
+    kinds = {i.type for s in states for i in s.incidents}
+    # Goals (football, ice hockey), touchdowns and field goals, breaks of serve: each its sport's.
+    assert kinds & {"goal", "touchdown", "field_goal", "break_of_serve"}
+    assert all(s.period for s in states)
