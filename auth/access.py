@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from auth.errors import Unauthenticated
+from auth.errors import Forbidden, Unauthenticated
 from auth.jurisdictions import Jurisdictions
 from auth.principal import ALL_SPORTS, Principal
 from auth.ratelimit import RateLimiter, RateState
@@ -37,14 +37,19 @@ class AccessControl:
         self.revoked: frozenset[str] = frozenset()
         self._visibility: dict[tuple[frozenset[str], str | None], Visibility] = {}
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, origin: str | None = None) -> Principal:
+        """`origin`: the request's Origin header. A token bound to origins (an embed token) is refused
+        from a page elsewhere; a request without an Origin is not a browser page's and passes."""
         principal = self.tokens.verify(token)
         if principal.jti is not None and principal.jti in self.revoked:
             raise Unauthenticated("this token has been revoked")
+        allowed = principal.origins
+        if allowed is not None and origin is not None and origin.strip().rstrip("/").lower() not in allowed:
+            raise Forbidden(f"this token may be used from {', '.join(sorted(allowed))}, not {origin}")
         return principal
 
-    def authenticate_header(self, header: str | None) -> Principal:
-        return self.authenticate(bearer(header))
+    def authenticate_header(self, header: str | None, origin: str | None = None) -> Principal:
+        return self.authenticate(bearer(header), origin)
 
     async def charge(self, principal: Principal, cost: int = 1) -> RateState:
         return await self.limiter.charge(principal, cost)

@@ -23,6 +23,8 @@ class Principal:
     rate_limit: str | None
     jti: str | None
     expires_at: datetime
+    # Browser origins an embed token may be used from (its pages' Origin); None: any.
+    origins: frozenset[str] | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes

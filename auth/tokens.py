@@ -8,6 +8,7 @@ one. `exp`, `iat`, `iss`, `aud` and `sub` are required.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class TokenService:
         region: str | None = None,
         age_verified: bool = False,
         rate_limit: str | None = None,
+        origins: Iterable[str] | None = None,
         ttl: timedelta = timedelta(hours=1),
         now: datetime | None = None,
     ) -> tuple[str, dict[str, Any]]:
@@ -98,6 +100,8 @@ class TokenService:
             claims["region"] = region.upper()
         if rate_limit is not None:
             claims["rate_limit"] = rate_limit
+        if origins is not None:
+            claims["origins"] = sorted({normal_origin(o) for o in origins})
         config = self.config
         if config.algorithm == "HS256":
             return jwt.encode(claims, config.secret, algorithm="HS256"), claims
@@ -149,7 +153,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise Unauthenticated("the token's 'scopes' claim must be a list of strings")
     if not isinstance(sports, list) or not all(isinstance(s, str) for s in sports):
         raise Unauthenticated("the token's 'sports' claim must be a list of strings")
-    region, rate = claims.get("region"), claims.get("rate_limit")
+    region, rate, origins = claims.get("region"), claims.get("rate_limit"), claims.get("origins")
+    if origins is not None and (not isinstance(origins, list) or not all(isinstance(o, str) for o in origins)):
+        raise Unauthenticated("the token's 'origins' claim must be a list of origins")
     return Principal(
         sub=str(claims["sub"]),
         scopes=frozenset(scopes),
@@ -159,7 +165,17 @@ def _principal(claims: dict[str, Any]) -> Principal:
         rate_limit=rate if isinstance(rate, str) else None,
         jti=str(claims["jti"]) if "jti" in claims else None,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        origins=None if origins is None else frozenset(normal_origin(o) for o in origins),
     )
+
+
+def normal_origin(origin: str) -> str:
+    """`https://news.example` as browsers send it: scheme and host (and port), no slash, lower case;
+    raises InvalidRequest for anything else."""
+    value = origin.strip().rstrip("/").lower()
+    if not re.fullmatch(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?", value):
+        raise InvalidRequest(f"{origin!r} is not an origin like https://news.example")
+    return value
 
 
 def bearer(header: str | None) -> str:

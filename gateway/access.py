@@ -59,11 +59,17 @@ def build_access(settings: Settings, normalizer: Normalizer) -> AccessControl:
     )
 
 
-async def authorize(connection: HTTPConnection, scope: str) -> Principal:
+async def authorize(connection: HTTPConnection, scope: str, *, token_param: bool = False) -> Principal:
     """The caller of an HTTP request, charged one unit of its rate and admitted to `scope`; raises
-    401, 429, 403 or 451 in the contract's shape. The rate state is kept for the response headers."""
+    401, 429, 403 or 451 in the contract's shape. The rate state is kept for the response headers.
+    `token_param`: a `?token=` may stand in for the header (embed tokens in a page's markup)."""
     access: AccessControl = connection.app.state.services.access
-    principal = access.authenticate_header(connection.headers.get("authorization"))
+    origin = connection.headers.get("origin")
+    query_token = connection.query_params.get("token") if token_param else None
+    if query_token and connection.headers.get("authorization") is None:
+        principal = access.authenticate(query_token, origin)
+    else:
+        principal = access.authenticate_header(connection.headers.get("authorization"), origin)
     connection.state.rate = await access.charge(principal)
     access.admit(principal, scope)
     return principal

@@ -15,7 +15,7 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.graphql import GraphQLGuard, OddsgateGraphQL
 from gateway.metrics import RequestTimer
 from gateway.partner_ws import partner_endpoint
-from gateway.routes import bets, control, ingest, insights, odds, ops, wallet
+from gateway.routes import bets, control, ingest, insights, odds, ops, wallet, web
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *wallet.ROUTES,
             *bets.ROUTES,
             *insights.ROUTES,
+            *web.ROUTES,
             Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             WebSocketRoute("/ws", partner_endpoint),

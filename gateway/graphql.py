@@ -100,7 +100,8 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             try:
                 header = payload.get("authorization") if isinstance(payload, dict) else None
                 principal = context.access.authenticate_header(
-                    header if isinstance(header, str) else context.authorization
+                    header if isinstance(header, str) else context.authorization,
+                    context.request.headers.get("origin"),
                 )
                 context.access.admit(principal, "odds:read")
                 await context.access.charge(principal)
@@ -240,7 +241,9 @@ class GraphQLGuard:
             request = Request(scope, receive)
             access: AccessControl = request.app.state.services.access
             try:
-                principal = access.authenticate_header(request.headers.get("authorization"))
+                principal = access.authenticate_header(
+                    request.headers.get("authorization"), request.headers.get("origin")
+                )
                 request.state.rate = await access.charge(principal)
             except OddsgateError as exc:
                 response = await on_oddsgate_error(request, exc)

@@ -161,7 +161,7 @@ class PartnerConnection:
         access = self.services.access
         if not isinstance(token, str) or not token:
             raise Unauthenticated("'token' must be the bearer token (a JWT)")
-        principal = access.authenticate(token)
+        principal = access.authenticate(token, self.socket.headers.get("origin"))
         access.admit(principal, "odds:read")
         self.principal, self.visibility = principal, access.visibility(principal)
         self._regional = regional_view(self.visibility.sources, self.services.book)

@@ -28,6 +28,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument("--region", help="ISO 3166 region of the end user, e.g. GB or US-NJ")
     create.add_argument("--age-verified", action="store_true")
     create.add_argument("--rate", help="the token's own rate limit, e.g. 600/minute")
+    create.add_argument(
+        "--origin", action="append", help="repeatable: a page origin an embed token may be used from (browsers only)"
+    )
     create.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default 3600)")
     revoke = actions.add_parser("revoke", help="refuse a token from now on, by its jti")
     revoke.add_argument("jti")
@@ -58,6 +61,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
                 region=args.region,
                 age_verified=args.age_verified,
                 rate_limit=args.rate,
+                origins=args.origin,
                 ttl=timedelta(seconds=args.ttl),
             )
             await repository.record(claims)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real servers the integration tests start are installed: redis-server and
-# PostgreSQL's initdb/pg_ctl. The tests themselves start them on loopback on free ports.
+# PostgreSQL's initdb/pg_ctl (the tests start them on loopback on free ports), and Debian's
+# Chromium for the browser tests (Playwright drives it; no browser is ever downloaded).
 set -euo pipefail
 
 sudo_cmd=""
@@ -27,4 +28,5 @@ fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
-echo "test-prereqs: redis-server $(redis-server --version | awk '{print $3}'), postgres $("$(pg_bin pg_ctl)" --version | awk '{print $3}')"
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+echo "test-prereqs: redis-server $(redis-server --version | awk '{print $3}'), postgres $("$(pg_bin pg_ctl)" --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -n 1)"
