@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit lint bench bench-fanout bench-bets clean
+.PHONY: install run test unit lint bench bench-fanout bench-bets cluster clean
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -40,6 +40,11 @@ bench-fanout: $(STAMP)
 
 bench-bets: $(STAMP)
 	$(BIN)/python bench/bets.py
+
+# The docker-compose topology here, without Docker: Redis, PostgreSQL, a pricer, readers, HAProxy.
+cluster: $(STAMP)
+	bash scripts/test-prereqs.sh
+	$(BIN)/python -m tests.support.cluster --demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info oddsgate.db*

@@ -40,6 +40,9 @@ class Metrics:
         )
         self.deltas = Counter("oddsgate_deltas", "Deltas emitted by the book, by reason", ["reason"], registry=r)
         self.events = Gauge("oddsgate_book_events", "Events in the live book", registry=r)
+        self.connections = Gauge(
+            "oddsgate_connections", "Open client WebSocket connections, by protocol", ["protocol"], registry=r
+        )
         self.sources_up = Gauge("oddsgate_sources_up", "Sources currently up", registry=r)
         self.sources_down = Gauge("oddsgate_sources_down", "Sources currently marked down", registry=r)
         self.audit_backlog = Gauge("oddsgate_audit_backlog", "Audit rows waiting to be written", registry=r)

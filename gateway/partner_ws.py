@@ -435,4 +435,9 @@ async def partner_endpoint(socket: WebSocket) -> None:
             )
             await socket.close(code=CLOSE_UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else CLOSE_FORBIDDEN)
             return
-    await connection.run()
+    open_sockets = services.metrics.connections.labels("ws")
+    open_sockets.inc()
+    try:
+        await connection.run()
+    finally:
+        open_sockets.dec()

@@ -120,39 +120,63 @@ def redis_server() -> Iterator[str]:
         server.stop()
 
 
+class GatewayProcess:
+    """`oddsgate serve` as its own process on a free port (SQLite in `workdir` unless the
+    environment names a database), which a test can kill and start again on the same port."""
+
+    def __init__(self, workdir: Path, name: str = "gateway", **env: str):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{name}.log"
+        self.environment = {
+            **os.environ,
+            "ODDSGATE_PORT": str(self.port),
+            "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{name}.db'}",
+            "ODDSGATE_LOG_LEVEL": "warning",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve"],
+                cwd=REPO,
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"oddsgate serve did not answer /health within {timeout}s: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(15)
+        self.process = None
+
+    def kill(self) -> None:
+        """As a crash would: no shutdown, connections simply drop."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(15)
+        self.process = None
+
+
 @contextmanager
 def gateway_process(workdir: Path, name: str = "gateway", **env: str) -> Iterator[str]:
     """`oddsgate serve` as its own process on a free port, SQLite in `workdir`; yields its URL."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "ODDSGATE_PORT": str(port),
-        "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{name}.db'}",
-        "ODDSGATE_LOG_LEVEL": "warning",
-        **env,
-    }
-    log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"],
-            cwd=REPO,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise AssertionError(f"oddsgate serve did not answer /health within 30s: {log_path.read_text()}")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(15)
+    gateway = GatewayProcess(workdir, name, **env)
+    gateway.start()
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()

@@ -1,0 +1,130 @@
+"""Faults on the real topology (HAProxy, a pricer, two readers, Redis, PostgreSQL): a gateway
+dies under its clients, a vendor feed falls silent. Clients resume; nothing is lost or invented."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from gateway.settings import Settings
+from tests.conftest import gateway_settings, mint, serving
+from tests.integration.payloads import batch, now_iso, update
+from tests.support.cluster import SECRET, Cluster, cluster
+
+pytestmark = pytest.mark.e2e
+EVENT = "49ers-ravens-2026-03-23"
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with cluster(2, workdir=tmp_path_factory.mktemp("cluster"), ODDSGATE_DEFAULT_RATE_LIMIT="100000/minute") as running:
+        yield running
+
+
+def token() -> str:
+    return mint(Settings(jwt_secret=SECRET))
+
+
+async def ingest(client: httpx.AsyncClient, url: str, home: float) -> None:
+    reply = await client.post(f"{url}/api/v2/ingest", json=batch("vendor_a", update(home, 2.10)))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["deltas"] >= 1
+
+
+async def subscribe(url: str, since: int) -> ClientConnection:
+    socket = await connect(url.replace("http", "ws") + "/ws")
+    await socket.send(orjson.dumps({"action": "auth", "token": token()}).decode())
+    assert orjson.loads(await socket.recv())["event"] == "authenticated"
+    await socket.send(orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"], "since": {EVENT: since}}))
+    assert orjson.loads(await socket.recv())["event"] == "subscribed"
+    return socket
+
+
+async def read_until(socket: ClientConnection, seqs: list[int], last: int, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while (not seqs or seqs[-1] < last) and time.monotonic() < deadline:
+        message: dict[str, Any] = orjson.loads(await asyncio.wait_for(socket.recv(), deadline - time.monotonic()))
+        if message.get("event_id") == EVENT and "seq" in message:
+            assert not message.get("reset"), "the history had every missed delta: no reset"
+            seqs.append(message["seq"])
+
+
+def open_sockets(gateway_url: str) -> float:
+    metrics = httpx.get(f"{gateway_url}/metrics").text
+    found = re.search(r'^oddsgate_connections\{protocol="ws"\} ([0-9.]+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_clients_of_a_killed_gateway_resume_on_another(topology: Cluster) -> None:
+    headers = {"Authorization": f"Bearer {token()}"}
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        prices = [round(1.50 + i / 100, 2) for i in range(60)]
+        for home in prices[:20]:
+            await ingest(client, topology.url, home)
+        live = (await client.get(f"{topology.url}/api/v2/events/{EVENT}")).json()["data"]["seq"]
+        seqs: list[int] = []
+        socket = await subscribe(topology.url, 0)
+        await read_until(socket, seqs, live)
+        [victim] = [r for r in topology.readers if open_sockets(r.url) == 1]
+        victim.kill()
+        with pytest.raises(ConnectionClosed):
+            await read_until(socket, seqs, live + 1, within=5)
+        # Prices keep moving while the client is away.
+        for home in prices[20:40]:
+            await ingest(client, topology.url, home)
+        socket = await subscribe(topology.url, seqs[-1])
+        for home in prices[40:]:
+            await ingest(client, topology.url, home)
+        final = (await client.get(f"{topology.url}/api/v2/events/{EVENT}")).json()["data"]["seq"]
+        await read_until(socket, seqs, final)
+        await socket.close()
+    assert seqs == list(range(seqs[0], final + 1)), "every delta exactly once, in order"
+    victim.start()
+
+
+async def test_a_silent_feed_is_flagged_then_suspended_then_recovers(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, fresh_seconds=0.4, stale_seconds=0.8, source_down_after=0.8)
+    async with serving(settings) as gateway:
+
+        async def feed(source: str, home: float) -> None:
+            body = batch(source, {**update(home, 2.10), "timestamp": now_iso()})
+            assert (await gateway.client.post("/api/v2/ingest", json=body)).status_code == 200
+
+        async def moneyline() -> dict[str, Any]:
+            event = (await gateway.client.get(f"/api/v2/events/{EVENT}")).json()["data"]
+            market: dict[str, Any] = next(m for m in event["markets"] if m["id"] == "moneyline")
+            return market
+
+        await feed("vendor_a", 1.85)
+        await feed("vendor_b", 1.87)
+        assert (await moneyline())["suspended"] is False
+        # vendor_b falls silent; vendor_a keeps quoting: b's price ages out of the consensus.
+        for _ in range(6):
+            await asyncio.sleep(0.2)
+            await feed("vendor_a", 1.85)
+        home = next(o for o in (await moneyline())["outcomes"] if o["id"] == "home")
+        # Its last price is still shown per source, but only vendor_a's makes the consensus.
+        assert (home["source_count"], home["odds"]["decimal"]) == (1, 1.85)
+        sources = {s["source"]: s["up"] for s in (await gateway.client.get("/api/v2/sources")).json()["data"]}
+        assert sources == {"vendor_a": True, "vendor_b": False}
+        # Then vendor_a too: the live market has no fresh source and is suspended.
+        await asyncio.sleep(1.2)
+        market = await moneyline()
+        assert market["suspended"] is True
+        assert all("stale" in o["flags"] for o in market["outcomes"])
+        # The feed comes back: prices and the market return.
+        await feed("vendor_b", 1.90)
+        market = await moneyline()
+        assert market["suspended"] is False
+        assert next(o for o in market["outcomes"] if o["id"] == "home")["odds"]["decimal"] == 1.9
+        sources = {s["source"]: s["up"] for s in (await gateway.client.get("/api/v2/sources")).json()["data"]}
+        assert sources["vendor_b"] is True
