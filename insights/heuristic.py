@@ -58,23 +58,26 @@ def summary(ctx: InsightContext) -> str:
         cause = ctx.profile.describe(incident, ctx.event.info.home_team, ctx.event.info.away_team)
         cause = cause[:1].lower() + cause[1:]
         name = ctx.team(incident.team)
-        if percent(after) == percent(before):
+        move = after - before
+        if abs(move) < NOTABLE_MOVE:
+            same = percent(after) == percent(before)
+            moved = f"stayed at {percent(after)}" if same else f"went from {percent(before)} to {percent(after)}"
+            return f"Prices held after {cause}: implied win probability of {name} {moved} in the {span} seconds since."
+        # Only a move the incident explains is put down to it: a red card lowers its team's chances.
+        if (move < 0) == (incident.type in ctx.profile.setbacks):
+            drift = "Odds drift" if move < 0 else "Odds shortening"
+            verb = "dropped" if move < 0 else "rose"
             return (
-                f"Prices held after {cause}. Implied win probability of {name} stayed at "
-                f"{percent(after)} over the following {span} seconds."
+                f"{drift} triggered by {cause}. Implied win probability of {name} {verb} from "
+                f"{percent(before)} to {percent(after)} within a {span}-second window."
             )
-        drift = "Odds drift" if after < before else "Odds shortening"
-        verb = "dropped" if after < before else "rose"
-        return (
-            f"{drift} triggered by {cause}. Implied win probability of {name} {verb} from "
-            f"{percent(before)} to {percent(after)} within a {span}-second window."
-        )
     change = {o: ctx.current[o] - ctx.start[o] for o in ctx.current}
     mover = max(change, key=lambda o: abs(change[o]))
     if abs(change[mover]) >= NOTABLE_MOVE:
         verb = "dropped" if change[mover] < 0 else "rose"
+        explained = "without a reported incident" if incident is None else "beyond what the incidents explain"
         return (
-            f"Prices moved without a reported incident: implied win probability of {ctx.team(mover)} {verb} "
+            f"Prices moved {explained}: implied win probability of {ctx.team(mover)} {verb} "
             f"from {percent(ctx.start[mover])} to {percent(ctx.current[mover])} over the last "
             f"{ctx.window_seconds} seconds."
         )

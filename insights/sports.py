@@ -30,6 +30,26 @@ def _period_clock(incident: Incident) -> str:
     return f"in {' '.join(parts)}" if parts else ""
 
 
+SETBACKS = frozenset(
+    {
+        "red_card",
+        "yellow_card",
+        "penalty_missed",
+        "injury",
+        "medical_timeout",
+        "retirement",
+        "interception",
+        "fumble",
+        "turnover_on_downs",
+        "foul_out",
+        "technical_foul",
+        "penalty",
+        "double_fault",
+        "error",
+    }
+)
+
+
 @dataclass(slots=True, frozen=True)
 class SportProfile:
     sport: str
@@ -42,6 +62,8 @@ class SportProfile:
     phrases: dict[str, str]
     focus: str
     draw: bool = False
+    # Incidents that hurt the team they name (a red card); the others help it (a goal).
+    setbacks: frozenset[str] = SETBACKS
 
     def moment(self, incident: Incident) -> str:
         return _minute(incident) if self.sport == "football" else _period_clock(incident)

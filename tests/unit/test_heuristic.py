@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -138,3 +139,28 @@ def test_each_sport_says_when(sport: str, clock: str | None, period: str, moment
 
 def test_percentages_round_half_up() -> None:
     assert (percent(0.245), percent(0.2449), percent(0.125)) == ("25%", "24%", "13%")
+
+
+def test_a_move_the_incident_does_not_explain_is_not_put_down_to_it() -> None:
+    goal = Incident("g1", "goal", "home", "2H", "61:40", None, NOW - timedelta(seconds=120))
+    event = Event(INFO, EventStatus.LIVE, 42, NOW, (three_way(*AFTER),), replace(STATE, incidents=(goal,)))
+    prices = history(NOW - timedelta(seconds=400), BEFORE) + history(NOW - timedelta(seconds=30), AFTER)
+    insight = heuristic_insight(build_context(event, prices, 300, NOW))
+    # A goal for Arsenal cannot explain Arsenal falling from 42% to 25%.
+    assert insight.summary == (
+        "Prices moved beyond what the incidents explain: implied win probability of Arsenal dropped from 42% "
+        "to 25% over the last 300 seconds."
+    )
+
+
+def test_an_incident_the_market_shrugged_off() -> None:
+    event = Event(INFO, EventStatus.LIVE, 42, NOW, (three_way("2.32", "3.20", "3.38"),), STATE)
+    prices = history(NOW - timedelta(seconds=400), BEFORE) + history(
+        NOW - timedelta(seconds=30), ("2.32", "3.20", "3.38")
+    )
+    insight = heuristic_insight(build_context(event, prices, 300, NOW))
+    # Home: 1/2.32 / (1/2.32 + 1/3.20 + 1/3.38) = 0.431034 / 1.039912 = 0.4145 (41 %), from 42 %.
+    assert insight.summary == (
+        "Prices held after red card to Arsenal in the 62nd minute: implied win probability of Arsenal went "
+        "from 42% to 41% in the 90 seconds since."
+    )
