@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.services import Services
 from gateway.serving import uvicorn_options
 from gateway.settings import Settings
-from tests.support.servers import free_port, postgres_server, redis_server
+from tests.support.servers import free_port, postgres_server, redis_server, serve_in_process
 
 
 @pytest.fixture(scope="session")
@@ -88,16 +88,8 @@ def gateway_settings(database_url: str, **overrides: object) -> Settings:
 async def start_gateway(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], Starlette, str]:
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(settings)))
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("gateway did not start")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(settings))
+    server, task = await serve_in_process(config, "the gateway")
     return server, task, app, f"http://127.0.0.1:{port}"
 
 

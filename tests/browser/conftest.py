@@ -3,7 +3,6 @@ browser), a publisher's site on its own origin, and screenshots kept as test art
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_in_process
 
 ARTIFACTS = (
     Path(os.environ.get("ODDSGATE_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "browser"
@@ -110,12 +109,9 @@ async def publisher(odds_gateway: RunningGateway) -> AsyncIterator[Publisher]:
         return HTMLResponse(ARTICLE.format(fragment=reply.text, gateway=odds_gateway.url, token=embed))
 
     app = Starlette(routes=[Route("/article", article)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
+    server, task = await serve_in_process(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"), "the publisher's site"
+    )
     try:
         yield Publisher(origin, embed)
     finally:

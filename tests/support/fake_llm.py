@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_in_process
 
 Mode = Literal["valid", "invalid_json", "wrong_shape", "refusal", "length", "error", "timeout"]
 
@@ -131,16 +131,8 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
     """A running `FakeLLM`; its `url` is the base URL to give an OpenAI client (".../v1")."""
     port = free_port()
     fake = FakeLLM(port)
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("the fake LLM server did not start")
+    config = uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server, task = await serve_in_process(config, "the fake LLM server")
     try:
         yield fake
     finally:

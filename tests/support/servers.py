@@ -3,6 +3,7 @@ each on loopback on a free port."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import pwd
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +76,19 @@ def postgres_server() -> Iterator[str]:
             [*run_as, _binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def serve_in_process(config: uvicorn.Config, what: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """A uvicorn server on this event loop, once it listens; stop it with `should_exit` and the task."""
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            return server, task
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.025)
+    raise RuntimeError(f"{what} did not start")
 
 
 class RedisProcess:
