@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit lint bench bench-fanout bench-bets cluster clean
+.PHONY: install run test unit lint bench bench-fanout bench-bets bench-peers soak cluster clean
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -40,6 +40,14 @@ bench-fanout: $(STAMP)
 
 bench-bets: $(STAMP)
 	$(BIN)/python bench/bets.py
+
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers/run.py
+
+# Soak and faults on the cluster topology: 10 minutes of load, Redis restarted, a reader killed,
+# feeds dropped, stalled clients (bench/soak.py; --quick for a smoke run).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 # The docker-compose topology here, without Docker: Redis, PostgreSQL, a pricer, readers, HAProxy.
 cluster: $(STAMP)

@@ -1,0 +1,1 @@
+"""The peer benchmark (run.py): oddsgate against a Node reference and a raw ASGI ceiling; see README.md."""
