@@ -21,12 +21,12 @@ The load
                  walk per event, `vendor_b` two cents higher, so every update moves the consensus. A
                  POST waits for the previous one of its source; the updates that fell due meanwhile go
                  in the next batch, up to half a second's worth (the rest is "shed" and counted).
-                 When HAProxy itself answers 503 (it has taken the pricer out of service because the
-                 pricer's /ready failed) the batch is posted straight to the pricer, as a feed connector
-                 that knows the pricer's address would; these POSTs are counted (`direct`), and
-                 `--no-direct-fallback` turns this off. Without it the run cannot recover from the feed
-                 fault: the pricer's /ready fails while no source is up, and HAProxy (whose health check
-                 is /ready) then refuses the very updates that would bring a source back.
+                 When HAProxy itself answers 503 (it has no pricer in service: the pricer is down or
+                 its /ready fails on the database or Redis) the batch is posted straight to the
+                 pricer, as a feed connector that knows the pricer's address would; these POSTs are
+                 counted (`direct`), and `--no-direct-fallback` turns this off. A 503 UNAVAILABLE from
+                 the pricer itself means ingest is paused while its audit or Redis backlog is over
+                 ODDSGATE_INGEST_BACKLOG_LIMIT; those POSTs are counted as failed, by code.
                  The feed starts as soon as the events are seeded and goes on while the subscribers
                  connect, so no source is ever silent for SOURCE_DOWN_AFTER before the run.
     subscribers  `--subscribers` partner /ws clients through HAProxy, channel `event.<id>`, spread over
@@ -64,7 +64,7 @@ Every `--report-seconds` (30; 10 below 5 minutes) one line:
                subscriber of the channel (a probe process): the pricer's share of the latency, before
                any reader; the subscribers' p99 beyond it is the readers', HAProxy's and the clients'
     ws         open /ws connections per reader (its `oddsgate_connections` gauge)
-    audit      the pricer's audit backlog (deltas and rows waiting for PostgreSQL; /ready fails at 100,000)
+    audit      the pricer's audit backlog (deltas and rows waiting for PostgreSQL; ingest pauses at 20,000)
     cores      busy share of each core over the interval (/proc/stat)
 From the moment the 10 % stop reading, the line's msgs/s and latency are those of the others only.
 

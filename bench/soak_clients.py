@@ -522,7 +522,7 @@ class Publisher:
                     response, reply, error = await self.post(client, body, headers)
                     went_direct = False
                     if response is not None and response.status_code == 503 and not reply:
-                        # HAProxy's own answer: the pricer is out of service (its /ready failed).
+                        # HAProxy's own answer: the pricer is out of service (down, or its /ready failed).
                         stats.balancer_refused += 1
                         if direct is not None:
                             went_direct = True
@@ -545,8 +545,11 @@ class Publisher:
                         for item in rejected:
                             stats.rejections[str(item.get("code"))] += 1
                         if response.status_code >= 400 and not rejected:
+                            # The pricer's own refusals carry a code (UNAVAILABLE: ingest paused
+                            # while its audit or Redis backlog is over the limit).
+                            code = (reply.get("error") or {}).get("code")
                             stats.failed_posts += 1
-                            stats.failures[f"HTTP {response.status_code}"] += 1
+                            stats.failures[f"HTTP {response.status_code}" + (f" {code}" if code else "")] += 1
             tick = (math.floor((clock() - origin) / config.interval) + 1) * config.interval
             delay = tick - (clock() - origin)
             if delay > 0:

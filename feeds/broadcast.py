@@ -107,6 +107,10 @@ class Broadcast:
         self._consumers: dict[str, set[Subscription]] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._publisher: asyncio.Task[None] | None = None
+        # Messages handed to the publisher, and of those how many are on Redis (or were dropped).
+        self._enqueued = 0
+        self._settled = 0
+        self._progress = asyncio.Condition()
 
     async def connect(self) -> None:
         if self.redis is not None:
@@ -134,6 +138,20 @@ class Broadcast:
             return self._connected
         return self._publisher is not None and not self._publisher.done()
 
+    @property
+    def outbound(self) -> int:
+        """Messages waiting to be published to Redis."""
+        return self._outbound.qsize()
+
+    async def published(self) -> None:
+        """Returns once every message published before the call is on Redis (or was dropped), so
+        what is written beside the stream (snapshots) never runs ahead of it."""
+        if self._local:
+            return
+        target = self._enqueued
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._settled >= target)
+
     def publish(self, channel: str, message: bytes, history: str | None = None) -> None:
         """Hand a message to every subscriber of `channel`, in order; with Redis, also append it to
         the capped list `history` first, so a process that missed it can read it back."""
@@ -146,7 +164,9 @@ class Broadcast:
             # those events from the snapshots written again when Redis is back.
             self._outbound.get_nowait()
             self.stats.dropped += 1
+            self._settled += 1
         self._outbound.put_nowait((channel, message, history))
+        self._enqueued += 1
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, maxsize: int | None = None) -> AsyncIterator[Subscription]:
@@ -192,6 +212,9 @@ class Broadcast:
                     log.warning("publishing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX)
+            self._settled += len(batch)
+            async with self._progress:
+                self._progress.notify_all()
 
     async def _pump(self, channel: str, ready: asyncio.Event) -> None:
         async with self._library.subscribe(channel) as library_subscription:

@@ -12,6 +12,8 @@ HISTORY_INDEX = "oddsgate:histories"
 _HISTORY = "oddsgate:history:"
 _SNAPSHOT = "oddsgate:snapshot:"
 _SNAPSHOT_INDEX = "oddsgate:snapshots"
+_SOURCES = "oddsgate:sources:"
+_SOURCES_INDEX = "oddsgate:source-tables"
 
 
 def history_key(event_id: str) -> str:
@@ -75,3 +77,20 @@ class RedisLiveStore:
         pipe.srem(_SNAPSHOT_INDEX, *snapshots)
         pipe.srem(HISTORY_INDEX, *histories)
         await pipe.execute()
+
+    async def save_sources(self, instance: str, body: bytes, ttl: float) -> None:
+        """One process's source-health table; it expires if the process stops writing it."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(_SOURCES + instance, body, px=int(ttl * 1000))
+        pipe.sadd(_SOURCES_INDEX, instance)
+        await pipe.execute()
+
+    async def all_sources(self) -> dict[str, bytes]:
+        instances = sorted(_text(i) for i in await self.client.smembers(_SOURCES_INDEX))
+        if not instances:
+            return {}
+        bodies = await self.client.mget([_SOURCES + i for i in instances])
+        expired = [i for i, body in zip(instances, bodies, strict=True) if body is None]
+        if expired:
+            await self.client.srem(_SOURCES_INDEX, *expired)
+        return {i: _bytes(body) for i, body in zip(instances, bodies, strict=True) if body is not None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 from redis.exceptions import RedisError
@@ -17,9 +18,12 @@ _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
 class SnapshotWriter:
-    def __init__(self, book: OddsBook, store: RedisLiveStore):
+    def __init__(self, book: OddsBook, store: RedisLiveStore, published: Callable[[], Awaitable[None]]):
         self.book = book
         self.store = store
+        # A snapshot ahead of the deltas still on their way to Redis would make a reader that
+        # repairs a gap from it reset its clients; each waits for the deltas it contains.
+        self.published = published
         self.written: dict[str, int] = {}
 
     async def flush(self) -> None:
@@ -32,6 +36,8 @@ class SnapshotWriter:
                 bodies[event_id] = orjson.dumps(event_json(event), option=_OPTIONS)
                 seqs[event_id] = state.seq
         gone = [e for e in self.written if e not in self.book.events]
+        if bodies:
+            await self.published()
         await self.store.save_snapshots(bodies)
         await self.store.forget(gone)
         self.written.update(seqs)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from auth.errors import RateLimited
 from auth.ratelimit import RateState
 from gateway.responses import json_response
-from schema.errors import OddsgateError
+from schema.errors import OddsgateError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ def error_response(code: str, message: str, details: dict[str, Any] | None = Non
 async def on_oddsgate_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OddsgateError)
     response = error_response(exc.code, exc.message, exc.details)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
-        if isinstance(exc.state, RateState):
-            response.headers.update(exc.state.headers())
+    if isinstance(exc, RateLimited) and isinstance(exc.state, RateState):
+        response.headers.update(exc.state.headers())
     if exc.code == "UNAUTHENTICATED":
         response.headers["WWW-Authenticate"] = 'Bearer realm="oddsgate"'
     return response

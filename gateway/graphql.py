@@ -215,6 +215,7 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             betting=services.bets,
             alerts=services.alerts,
             insights=services.insights,
+            sources=services.sources,
             principal=principal,
             visibility=services.access.visibility(principal) if principal is not None else EVERYTHING,
         )

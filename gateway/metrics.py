@@ -58,6 +58,18 @@ class Metrics:
         self.broadcast_overflows = Gauge(
             "oddsgate_broadcast_overflows", "Messages not delivered to consumers that fell behind", registry=r
         )
+        self.broadcast_outbound = Gauge(
+            "oddsgate_broadcast_outbound", "Messages waiting to be published to Redis", registry=r
+        )
+        self.broadcast_dropped = Gauge(
+            "oddsgate_broadcast_dropped", "Messages dropped because Redis was away too long to keep them", registry=r
+        )
+        self.ingest_refusals = Counter(
+            "oddsgate_ingest_refusals",
+            "Ingest payloads refused while a backlog was over its limit",
+            ["backlog"],
+            registry=r,
+        )
         self._ingest_children: dict[str, tuple[Any, Any, Any]] = {}
 
     def observe_ingest(self, adapter: str, result: IngestResult, seconds: float) -> None:

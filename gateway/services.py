@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
@@ -30,6 +31,7 @@ from feeds.normalize import Normalizer
 from feeds.partitions import Ownership, partition_set
 from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
+from feeds.source_board import SourceBoard
 from gateway.access import build_access
 from gateway.alerting import AlertService
 from gateway.control import ControlService
@@ -39,6 +41,7 @@ from gateway.webhooks import WebhookService
 from insights.budget import LLMBudget
 from insights.llm import LLMClient
 from insights.service import InsightService
+from schema.errors import Unavailable
 from schema.visibility import EVERYTHING, Visibility
 from store.alerts import AlertRepository
 from store.audit import AuditRepository
@@ -76,6 +79,7 @@ class Services:
     bets: BetService
     settlements: SettlementService
     insights: InsightService
+    sources: SourceBoard
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -87,17 +91,32 @@ class Services:
         self.metrics.observe_ingest(adapter, result, time.perf_counter() - started)
         return result
 
+    def admit_ingest(self) -> None:
+        """Refuse a feed's payload while what it would add cannot be written out: the feed retries
+        later, rather than the process buffering without bound and dropping the oldest."""
+        limit = self.settings.ingest_backlog_limit
+        for label, what, backlog in (
+            ("audit", "audit rows waiting for the database", self.audit_writer.backlog),
+            ("redis", "messages waiting for Redis", self.broadcast.outbound),
+        ):
+            if backlog >= limit:
+                self.metrics.ingest_refusals.labels(label).inc()
+                raise Unavailable(f"ingest paused: {backlog} {what} (limit {limit}); retry shortly")
+
     def background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         self.tasks.append(asyncio.create_task(_guarded(name, work), name=name))
 
     def refresh_gauges(self) -> None:
         self.metrics.events.set(len(self.book.events))
-        up = sum(1 for s in self.book.sources.values() if s.up)
+        sources = self.sources.health()
+        up = sum(1 for s in sources if s.up)
         self.metrics.sources_up.set(up)
-        self.metrics.sources_down.set(len(self.book.sources) - up)
+        self.metrics.sources_down.set(len(sources) - up)
         self.metrics.audit_backlog.set(self.audit_writer.backlog)
         self.metrics.audit_written.set(self.audit_writer.written)
         self.metrics.broadcast_overflows.set(self.broadcast.stats.overflowed)
+        self.metrics.broadcast_outbound.set(self.broadcast.outbound)
+        self.metrics.broadcast_dropped.set(self.broadcast.stats.dropped)
         self.metrics.publish_failures.set(self.broadcast.stats.publish_failures)
         self.metrics.hub_dispatched.set(self.hub.stats.dispatched)
         self.metrics.hub_repaired.set(self.hub.stats.repaired)
@@ -197,6 +216,7 @@ async def start_services(settings: Settings) -> Services:
             window_seconds=settings.insight_window,
             seq_bucket=settings.insight_seq_bucket,
         ),
+        SourceBoard(book, store, interval=settings.snapshot_interval),
     )
     settlements.on_settled.append(insights.score_result)
     settlements.on_rolled_back.append(insights.forget_result)
@@ -211,10 +231,11 @@ async def start_services(settings: Settings) -> Services:
         services.background("alerts", alerts.follow)
     services.background("revocations", lambda: _refresh_revocations(services))
     if store is not None:
-        snapshots = SnapshotWriter(book, store)
+        snapshots = SnapshotWriter(book, store, broadcast.published)
         assert broadcast.redis is not None
         broadcast.redis.on_reconnect(snapshots.rewrite_all)
         services.background("snapshot-writer", lambda: snapshots.run(settings.snapshot_interval))
+        services.background("source-board", lambda: _exchange_sources(services))
     services.background("book-sweeper", lambda: _sweep_forever(services))
     if settings.demo_feed:
         services.background("demo-feed", lambda: _demo(services))
@@ -251,6 +272,15 @@ async def _sweep_forever(services: Services) -> None:
             # One bad market must not stop staleness checks for every other market.
             log.exception("book sweep failed")
         services.refresh_gauges()
+
+
+async def _exchange_sources(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.snapshot_interval)
+        try:
+            await services.sources.exchange()
+        except (RedisError, OSError) as exc:
+            log.warning("exchanging source health through Redis failed (%s); retrying", exc)
 
 
 async def _refresh_revocations(services: Services) -> None:

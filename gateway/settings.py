@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     audit_batch: int = Field(250, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     broadcast_queue: int = Field(1024, gt=0)
+    ingest_backlog_limit: int = Field(
+        20_000, gt=0, description="audit rows or Redis messages waiting beyond which ingest is refused (503)"
+    )
 
     partition_count: int = Field(16, gt=0, description="events are hashed into this many partitions")
     partitions: str = Field("all", description="partitions this process ingests: all, none, or e.g. 0-7,12")

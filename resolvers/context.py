@@ -18,6 +18,7 @@ from feeds.alerts import Alert
 from feeds.book import OddsBook
 from feeds.fanout import Hub
 from feeds.normalize import Normalizer
+from feeds.source_board import SourceBoard
 from insights.service import InsightService
 from resolvers.errors import graphql_errors
 from schema.visibility import EVERYTHING, Visibility
@@ -49,6 +50,7 @@ class GraphQLContext:
     betting: BetService
     alerts: AlertsApi
     insights: InsightService
+    sources: SourceBoard
     # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
     # by connection_init. Subscriptions that share a document share it only with callers who
     # see the same data (`visibility`).

@@ -84,7 +84,7 @@ class Query(BettingQuery):
                 updates=s.updates,
                 accuracy_weight=book.consensus.weight(s.name),
             )
-            for s in sorted(book.sources.values(), key=lambda s: s.name)
+            for s in info.context.sources.health()
         ]
 
 

@@ -30,3 +30,13 @@ class NotFound(OddsgateError):
 
 class Forbidden(OddsgateError):
     code = "FORBIDDEN"
+
+
+class Unavailable(OddsgateError):
+    """This process cannot take the request now; the same request may succeed after `retry_after` seconds."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after

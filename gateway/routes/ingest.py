@@ -35,6 +35,7 @@ async def _ingest(request: Request, adapter: str) -> Response:
     principal = await authorize(request, "odds:ingest")
     services: Services = request.app.state.services
     services.ingestor.adapter(adapter)
+    services.admit_ingest()
     body = await read_body(request, services.settings.max_body_bytes)
     visibility = services.access.visibility(principal)
     result = services.ingest(adapter, body, request.query_params.get("source"), visibility)

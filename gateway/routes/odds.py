@@ -113,7 +113,7 @@ async def list_sources(request: Request) -> Response:
                     "updates": s.updates,
                     "accuracy_weight": services.book.consensus.weight(s.name),
                 }
-                for s in sorted(services.book.sources.values(), key=lambda s: s.name)
+                for s in services.sources.health()
             ]
         }
     )

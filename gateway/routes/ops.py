@@ -11,14 +11,16 @@ from gateway.metrics import metrics_endpoint
 from gateway.responses import json_response
 from gateway.services import Services
 
-AUDIT_BACKLOG_LIMIT = 100_000
-
 
 async def health(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
 async def ready(request: Request) -> Response:
+    """503 only when this process cannot serve (database or broadcast down). A silent feed or an
+    audit backlog is reported as "degraded" with 200: taking the process out of the load balancer
+    would refuse the very updates that bring a feed back, and clients are better served suspended
+    markets than no answer."""
     services: Services = request.app.state.services
     checks: dict[str, dict[str, object]] = {}
     try:
@@ -27,21 +29,29 @@ async def ready(request: Request) -> Response:
         checks["database"] = {"ok": True}
     except Exception as exc:
         checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    checks["broadcast"] = {"ok": services.broadcast.connected, "backend": services.broadcast.url.split("://")[0]}
+    checks["broadcast"] = {
+        "ok": services.broadcast.connected,
+        "backend": services.broadcast.url.split("://")[0],
+        "outbound": services.broadcast.outbound,
+        "dropped": services.broadcast.stats.dropped,
+    }
     backlog = services.audit_writer.backlog
     checks["audit"] = {
-        "ok": backlog < AUDIT_BACKLOG_LIMIT,
+        "ok": backlog < services.settings.ingest_backlog_limit,
         "backlog": backlog,
         "written": services.audit_writer.written,
     }
-    sources = services.book.sources.values()
+    sources = services.sources.health()
     up = sum(1 for s in sources if s.up)
     # Before any source has spoken there is nothing to be down, unless the demo feed should be there.
-    expecting = bool(services.book.sources) or services.settings.demo_feed
-    feeds_ok = up > 0 or not expecting
-    checks["feeds"] = {"ok": feeds_ok, "sources_up": up, "sources_down": len(services.book.sources) - up}
-    ok = all(check["ok"] for check in checks.values())
-    return json_response({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    expecting = bool(sources) or services.settings.demo_feed
+    checks["feeds"] = {"ok": up > 0 or not expecting, "sources_up": up, "sources_down": len(sources) - up}
+    serving = all(checks[name]["ok"] for name in _SERVING)
+    status = "unavailable" if not serving else "ready" if all(c["ok"] for c in checks.values()) else "degraded"
+    return json_response({"status": status, "checks": checks}, status_code=200 if serving else 503)
+
+
+_SERVING = ("database", "broadcast")
 
 
 ROUTES = [

@@ -168,3 +168,48 @@ async def test_an_override_made_on_any_process_is_priced_by_the_owner(tmp_path: 
         redis.stop()
     assert (delta["seq"], delta["suspended"], delta["reason"]) == (2, True, "override")
     assert served["markets"][0]["suspended"] is True
+
+
+async def test_a_serving_process_reports_the_health_of_the_sources_the_pricer_hears(tmp_path: Path) -> None:
+    redis = RedisProcess()
+    redis.start()
+    common = environment(redis, "0.1")
+    query = {"query": "{ sources { name up updates } }"}
+    try:
+        with (
+            gateway_process(
+                tmp_path, "ingest", ODDSGATE_PARTITIONS="all", ODDSGATE_SOURCE_DOWN_AFTER="1.5", **common
+            ) as writer,
+            gateway_process(tmp_path, "reader", ODDSGATE_PARTITIONS="none", **common) as reader,
+        ):
+            async with httpx.AsyncClient(timeout=10, headers=AUTH) as client:
+                for home in prices(3):
+                    await ingest(client, writer, home)
+                reply = await client.post(f"{writer}/api/v2/ingest", json=batch("vendor_b", update(1.6, 2.3)))
+                assert reply.status_code == 200
+
+                async def health() -> list[tuple[str, bool, int]]:
+                    data = (await client.get(f"{reader}/api/v2/sources")).json()["data"]
+                    return [(s["source"], s["up"], s["updates"]) for s in data]
+
+                deadline = time.monotonic() + 5
+                while await health() != [("vendor_a", True, 3), ("vendor_b", True, 1)]:
+                    assert time.monotonic() < deadline, await health()
+                    await asyncio.sleep(0.1)
+                graphql = (await client.post(f"{reader}/graphql", json=query)).json()
+                assert graphql["data"]["sources"] == [
+                    {"name": "vendor_a", "up": True, "updates": 3},
+                    {"name": "vendor_b", "up": True, "updates": 1},
+                ]
+                assert (await client.get(f"{reader}/ready")).json()["status"] == "ready"
+                # Both fall silent: the pricer marks them down, and the reader says so too.
+                deadline = time.monotonic() + 10
+                while [up for _, up, _ in await health()] != [False, False]:
+                    assert time.monotonic() < deadline, await health()
+                    await asyncio.sleep(0.2)
+                ready = await client.get(f"{reader}/ready")
+                assert ready.status_code == 200
+                assert ready.json()["status"] == "degraded"
+                assert ready.json()["checks"]["feeds"] == {"ok": False, "sources_up": 0, "sources_down": 2}
+    finally:
+        redis.stop()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import pytest
 from redis import asyncio as redis
 
@@ -37,6 +39,7 @@ class Pair:
     replica: OddsBook
     hub: Hub
     clock: Clock
+    writer: Broadcast
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ async def pair(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[
     assert reader.redis is not None
     hub = Hub(reader, replica, history_size=50, store=RedisLiveStore(reader.redis.client), queue_size=queue_size)
     await hub.start()
-    yield Pair(owner, replica, hub, clock)
+    yield Pair(owner, replica, hub, clock, writer)
     await hub.stop()
     await writer.disconnect()
     await reader.disconnect()
@@ -141,6 +144,73 @@ async def test_deltas_lost_for_good_are_healed_from_the_next_snapshot(pair: Pair
     assert pair.replica.events[EVENT.id].seq == 5
     # The owner writes its snapshot (as it does every interval, and at once after Redis returns).
     assert pair.hub.store is not None
-    await SnapshotWriter(pair.owner, pair.hub.store).flush()
+    await SnapshotWriter(pair.owner, pair.hub.store, pair.writer.published).flush()
     await until(lambda: recorder.resets == [EVENT.id, EVENT.id], seconds=5)
     assert pair.replica.event(EVENT.id) == pair.owner.event(EVENT.id)
+
+
+async def test_a_snapshot_never_runs_ahead_of_the_deltas_it_contains(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    price(pair, 1)
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 1)
+    store = pair.hub.store
+    assert store is not None
+    assert pair.writer.redis is not None
+    gate = asyncio.Event()
+    publish = pair.writer.redis.publish_recorded
+
+    async def held(*args: Any) -> None:
+        await gate.wait()
+        await publish(*args)
+
+    monkeypatch.setattr(pair.writer.redis, "publish_recorded", held)
+    pair.clock.now += 1
+    pair.owner.apply(q(pair.clock, home="1.70"))
+    flush = asyncio.create_task(SnapshotWriter(pair.owner, store, pair.writer.published).flush())
+    await asyncio.sleep(0.3)
+    # Delta 2 is still on its way to Redis, so the snapshot holding it must not be there yet.
+    assert pair.writer.outbound == 0
+    assert not flush.done()
+    assert await store.snapshot(EVENT.id) is None
+    gate.set()
+    await asyncio.wait_for(flush, 5)
+    body = await store.snapshot(EVENT.id)
+    assert body is not None
+    assert orjson.loads(body)["seq"] == 2
+    await until(lambda: pair.hub.seen.get(EVENT.id) == 2)
+
+
+async def test_messages_redis_cannot_take_are_bounded_counted_and_waited_for(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broadcast = Broadcast(redis_url, outbound_limit=3)
+    await broadcast.connect()
+    assert broadcast.redis is not None
+    gate = asyncio.Event()
+    publish = broadcast.redis.publish_recorded
+    batches: list[list[bytes]] = []
+
+    async def held(batch: list[tuple[str, bytes, str | None]], *args: Any) -> None:
+        await gate.wait()
+        batches.append([message for _, message, _ in batch])
+        await publish(batch, *args)
+
+    monkeypatch.setattr(broadcast.redis, "publish_recorded", held)
+    try:
+        broadcast.publish("bounded", b"0")
+        await asyncio.sleep(0.1)
+        for n in range(1, 6):
+            broadcast.publish("bounded", str(n).encode())
+        # The publisher holds message 0; of the five behind it only the newest three are kept.
+        assert broadcast.outbound == 3
+        assert broadcast.stats.dropped == 2
+        waiting = asyncio.create_task(broadcast.published())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        gate.set()
+        await asyncio.wait_for(waiting, 5)
+        assert batches == [[b"0"], [b"3", b"4", b"5"]]
+        assert broadcast.outbound == 0
+    finally:
+        await broadcast.disconnect()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import orjson
 
@@ -288,16 +289,58 @@ async def test_operations_endpoints(gateway: RunningGateway) -> None:
     assert [(s["source"], s["up"], s["updates"]) for s in sources] == [("a", True, 1)]
 
 
-async def test_ready_fails_when_every_source_has_gone_silent(sqlite_url: str) -> None:
+async def test_ready_reports_every_source_gone_silent_as_degraded_and_stays_in_service(sqlite_url: str) -> None:
     async with serving(gateway_settings(sqlite_url, source_down_after=0.3)) as gateway:
         client = gateway.client
-        assert (await client.get("/ready")).status_code == 200
+        assert (await client.get("/ready")).json()["status"] == "ready"
         await client.post("/api/v2/ingest", json=batch("a", update()))
-        assert (await client.get("/ready")).status_code == 200
+        assert (await client.get("/ready")).json()["status"] == "ready"
         await asyncio.sleep(0.8)
         reply = await client.get("/ready")
-        assert reply.status_code == 503
-        assert reply.json()["status"] == "unavailable"
+        # A load balancer must keep sending this process the feed that would bring the source back.
+        assert reply.status_code == 200
+        assert reply.json()["status"] == "degraded"
         assert reply.json()["checks"]["feeds"] == {"ok": False, "sources_up": 0, "sources_down": 1}
+        assert reply.json()["checks"]["database"] == {"ok": True}
         sources = (await client.get("/api/v2/sources")).json()["data"]
         assert [(s["source"], s["up"]) for s in sources] == [("a", False)]
+        await client.post("/api/v2/ingest", json=batch("a", update(1.8, 2.1)))
+        assert (await client.get("/ready")).json()["status"] == "ready"
+
+
+async def test_ready_is_unavailable_when_the_database_is_gone(tmp_path: Path) -> None:
+    database = tmp_path / "gone.db"
+    async with serving(gateway_settings(f"sqlite+aiosqlite:///{database}")) as gateway:
+        await gateway.services.engine.dispose()
+        database.unlink()
+        database.mkdir()
+        reply = await gateway.client.get("/ready")
+        assert reply.status_code == 503
+        assert reply.json()["status"] == "unavailable"
+        assert reply.json()["checks"]["database"]["ok"] is False
+        database.rmdir()
+
+
+async def test_ingest_is_refused_whole_while_the_audit_backlog_is_over_its_limit(sqlite_url: str) -> None:
+    settings = gateway_settings(sqlite_url, ingest_backlog_limit=3, audit_interval=3600, audit_batch=1000)
+    async with serving(settings) as gateway:
+        client = gateway.client
+        first = await client.post("/api/v2/ingest", json=batch("a", update(), update(1.8, 2.1), update(1.7, 2.2)))
+        assert first.json()["accepted"] == 3
+        refused = await client.post("/api/v2/ingest", json=batch("a", update(1.6, 2.4)))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        error = refused.json()["error"]
+        assert error["code"] == "UNAVAILABLE"
+        assert "audit rows waiting for the database" in error["message"]
+        assert "limit 3" in error["message"]
+        # Nothing of the refused payload reached the book.
+        odds = (await client.get("/api/v2/odds")).json()["data"][0]["markets"][0]["outcomes"]
+        assert sorted(o["odds"]["decimal"] for o in odds) == [1.7, 2.2]
+        ready = (await client.get("/ready")).json()
+        assert ready["status"] == "degraded"
+        assert ready["checks"]["audit"]["ok"] is False
+        await gateway.services.audit_writer.flush()
+        assert (await client.post("/api/v2/ingest", json=batch("a", update(1.6, 2.4)))).status_code == 200
+        metrics = (await client.get("/metrics")).text
+        assert 'oddsgate_ingest_refusals_total{backlog="audit"} 1.0' in metrics

@@ -47,7 +47,10 @@ defaults
     # A connection refused by a gateway that just died is tried on another.
     option redispatch
     retries 3
-    default-server check inter 1s fall 2 rise 1
+    # A busy gateway answers its health check late rather than not at all: give it 5 s and three
+    # misses before taking it out (a dead one refuses the connection and fails at once).
+    timeout check 5s
+    default-server check inter 1s fall 3 rise 1
 
 frontend odds
     bind 127.0.0.1:{port}
