@@ -158,8 +158,8 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise Unauthenticated("the token's 'origins' claim must be a list of origins")
     return Principal(
         sub=str(claims["sub"]),
-        scopes=frozenset(scopes),
-        sports=frozenset(sports),
+        scopes=_shared(scopes),
+        sports=_shared(sports),
         region=region.upper() if isinstance(region, str) else None,
         age_verified=claims.get("age_verified") is True,
         rate_limit=rate if isinstance(rate, str) else None,
@@ -167,6 +167,22 @@ def _principal(claims: dict[str, Any]) -> Principal:
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         origins=None if origins is None else frozenset(normal_origin(o) for o in origins),
     )
+
+
+# Tokens come in few shapes but are held by many connections at once: each distinct set of scopes
+# or sports is kept once (bounded, in case tokens are minted with endless variety).
+_SETS: dict[frozenset[str], frozenset[str]] = {}
+_SETS_KEPT = 4096
+
+
+def _shared(items: list[str]) -> frozenset[str]:
+    value = frozenset(items)
+    found = _SETS.get(value)
+    if found is not None:
+        return found
+    if len(_SETS) < _SETS_KEPT:
+        _SETS[value] = value
+    return value
 
 
 def normal_origin(origin: str) -> str:

@@ -35,29 +35,40 @@ class Outbox(Generic[T]):
         self.slow_after = slow_after
         self.render_conflated = render_conflated
         self.clock = clock
-        self._items: deque[T] = deque()
+        # Created on first use and a future only while the consumer waits, rather than a deque and
+        # an Event up front: an idle connection is mostly its outbox, and there may be 100,000.
+        self._items: deque[T] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         # Falling behind, the latest state per market, in the order of each market's last change
         # (so per-event seq still only rises); control frames keep their place under their own keys.
         self._merged: OrderedDict[ConflationKey | int, tuple[Delta | None, T | None]] = OrderedDict()
         self._conflating_since: float | None = None
         self._control = 0
-        self._ready = asyncio.Event()
         self.closed: str | None = None
         self.conflated = 0
         # Called once with the reason when the outbox gives up on its client.
         self.on_close: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
-        return len(self._items) + len(self._merged)
+        return (len(self._items) if self._items else 0) + len(self._merged)
+
+    def _append(self, frame: T) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(frame)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def push(self, delta: Delta, frame: T) -> None:
         if self.closed is not None:
             return
-        if self._conflating_since is None and len(self._items) < self.maxsize:
-            self._items.append(frame)
+        if self._conflating_since is None and (self._items is None or len(self._items) < self.maxsize):
+            self._append(frame)
         else:
             self._conflate(delta, frame)
-        self._ready.set()
+        self._wake()
 
     def push_control(self, frame: T) -> None:
         """A frame that is never merged (a snapshot, a heartbeat, a notice); it keeps its order."""
@@ -68,18 +79,18 @@ class Outbox(Generic[T]):
             self.close(f"client left more than {self.maxsize * 8} messages unread")
             return
         if self._conflating_since is None:
-            self._items.append(frame)
+            self._append(frame)
         else:
             self._control += 1
             self._merged[self._control] = (None, frame)
-        self._ready.set()
+        self._wake()
 
     def close(self, reason: str) -> None:
         if self.closed is None:
             self.closed = reason
-            self._items.clear()
+            self._items = None
             self._merged.clear()
-            self._ready.set()
+            self._wake()
             if self.on_close is not None:
                 self.on_close(reason)
 
@@ -88,7 +99,10 @@ class Outbox(Generic[T]):
             if self.closed is not None:
                 raise SlowConsumer(self.closed)
             if self._items:
-                return self._items.popleft()
+                item = self._items.popleft()
+                if not self._items:
+                    self._items = None
+                return item
             if self._merged:
                 _, (delta, frame) = self._merged.popitem(last=False)
                 if not self._merged:
@@ -97,8 +111,11 @@ class Outbox(Generic[T]):
                     return frame
                 assert delta is not None
                 return self.render_conflated(delta)
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def _conflate(self, delta: Delta, frame: T) -> None:
         now = self.clock()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from gateway.access import RateLimitHeaders
 from gateway.errors import EXCEPTION_HANDLERS
@@ -18,6 +21,28 @@ from gateway.partner_ws import partner_endpoint
 from gateway.routes import bets, control, ingest, insights, odds, ops, wallet, web
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
+
+
+class Gateway(Starlette):
+    """WebSockets go straight to their endpoint. The middleware stack would only pass them through,
+    yet its suspended frames would stay alive for as long as each socket is open (~5 KB apiece);
+    the endpoints answer their own errors in the contract's shape."""
+
+    def __init__(self, sockets: dict[str, ASGIApp], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sockets = sockets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.sockets.get(scope["path"]) if scope["type"] == "websocket" else None
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await endpoint(scope, receive, send)
+
+
+async def _partner(scope: Scope, receive: Receive, send: Send) -> None:
+    await partner_endpoint(WebSocket(scope, receive, send))
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -37,7 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await stop_services(services)
 
     graphql = OddsgateGraphQL(settings)
-    app = Starlette(
+    app = Gateway(
+        {"/graphql": graphql, "/ws": _partner},
         routes=[
             *ops.ROUTES,
             *ingest.ROUTES,
@@ -48,8 +74,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *insights.ROUTES,
             *web.ROUTES,
             Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            WebSocketRoute("/ws", partner_endpoint),
         ],
         middleware=[Middleware(RequestTimer), Middleware(RateLimitHeaders)],
         exception_handlers=EXCEPTION_HANDLERS,

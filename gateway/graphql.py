@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from schema.errors import OddsgateError
 from schema.visibility import EVERYTHING
 
 log = logging.getLogger(__name__)
-# The event loop keeps only weak references to tasks; closes in flight are kept here.
+# The event loop keeps only weak references to tasks; closes and pings in flight are kept here.
 _closing: set[asyncio.Task[None]] = set()
 
 
@@ -53,7 +54,8 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         self.settings = view.settings
         self._rate = ConnectionRate(parse_rate(view.settings.ws_message_rate))
         self._expiry: asyncio.TimerHandle | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
+        # A timer, not a task: an idle connection should hold as little as possible.
+        self._heartbeat: asyncio.TimerHandle | None = None
 
     async def run_operation(self, operation: Operation[GraphQLContext, None]) -> None:
         view = self.view
@@ -116,15 +118,30 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
             self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
         await super().handle_connection_init(message)
+        if self.context.principal is not None:
+            # Read above; the token is not needed again for the connection's life.
+            self.context.connection_params, self.context.authorization = {}, None
+        task = self.connection_init_timeout_task
+        if task is not None and (task.done() or task.cancelling()):
+            # Cancelled by the init: strawberry would otherwise keep it, and the CancelledError
+            # with its traceback, for the connection's whole life.
+            self.connection_init_timeout_task = None
         if self.connection_acknowledged and self._heartbeat is None:
-            self._heartbeat = asyncio.create_task(self._ping_forever(), name="graphql-ws-heartbeat")
+            self._schedule_ping()
 
-    async def _ping_forever(self) -> None:
+    def _schedule_ping(self) -> None:
+        self._heartbeat = asyncio.get_running_loop().call_later(self.settings.ws_heartbeat, self._ping)
+
+    def _ping(self) -> None:
         """Server pings (the protocol allows them) keep idle subscriptions alive through proxies."""
+        task = asyncio.get_running_loop().create_task(self._send_ping())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+        self._schedule_ping()
+
+    async def _send_ping(self) -> None:
         with contextlib.suppress(WebSocketDisconnected, WebSocketDisconnect, RuntimeError):
-            while True:
-                await asyncio.sleep(self.settings.ws_heartbeat)
-                await self.send_message({"type": "ping"})
+            await self.send_message({"type": "ping"})
 
     def _expired(self) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -134,6 +151,10 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         task.add_done_callback(_closing.discard)
 
     async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+            # Widgets send the same document by the thousand; each operation keeps its text.
+            payload["query"] = sys.intern(payload["query"])
         principal = self.context.principal
         if self.connection_acknowledged and principal is not None:
             if len(self.operations) >= self.settings.ws_max_subscriptions:
@@ -152,8 +173,6 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             self._expiry.cancel()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
         await super().shutdown()
 
 

@@ -57,8 +57,7 @@ class CohortPlan:
 class Cohort:
     """One hub listener for all its members."""
 
-    executor: Executor[Any]
-    selection: DeltaFilter
+    plan: CohortPlan
     book: OddsBook
     # The document compiled to a projection when it allows; graphql-core executes it otherwise.
     projection: Projection | None
@@ -69,7 +68,7 @@ class Cohort:
     executions: int = 0
 
     def deliver(self, item: Published) -> None:
-        if not self.selection.matches(item.delta, self.book):
+        if not self.plan.selection.matches(item.delta, self.book):
             return
         delta = item.delta if self.regional is None else self.regional(item.delta)
         payload = self.render(delta, delta.event_id in self.resets)
@@ -86,7 +85,7 @@ class Cohort:
         root = delta_gql(delta, conflated)
         if self.projection is not None:
             return orjson.dumps({"data": self.projection(root)})
-        result: Any = execute_subscription_event(self.executor.build_per_event_executor(root))
+        result: Any = execute_subscription_event(self.plan.executor.build_per_event_executor(root))
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [error.formatted for error in result.errors]
@@ -153,6 +152,10 @@ class Cohorts:
         # GraphQL IDs and custom scalars may hold integers wider than 64 bits.
         coerced = json.dumps(executor.variable_values.coerced, sort_keys=True, default=str)
         key = (query, coerced, operation_name, visibility.key())
+        active = self.active.get(key)
+        if active is not None:
+            # One plan per cohort: a member that joins holds the cohort's, not a copy of its own.
+            return active.plan
         projection = compile_subscription(self.schema, document, operation, executor.variable_values)
         return CohortPlan(key, executor, selection, projection, visibility.sources)
 
@@ -161,7 +164,7 @@ class Cohorts:
         cohort = self.active.get(plan.key)
         if cohort is None:
             cohort = self.active[plan.key] = Cohort(
-                plan.executor, plan.selection, self.book, plan.projection, regional_view(plan.sources, self.book)
+                plan, self.book, plan.projection, regional_view(plan.sources, self.book)
             )
             self.hub.listen(cohort, *plan.selection.index())
         render = cohort.render

@@ -110,6 +110,9 @@ class PartnerConnection:
         self._window: dict[ConflationKey, tuple[Delta, bool]] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._guard: SlowClientGuard | None = None
+        # Timers rather than tasks: an idle connection costs two tasks (reader, writer), no more.
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._heartbeat: asyncio.TimerHandle | None = None
 
     # -- hub listener ----------------------------------------------------------------------------
 
@@ -164,6 +167,9 @@ class PartnerConnection:
         principal = access.authenticate(token, self.socket.headers.get("origin"))
         access.admit(principal, "odds:read")
         self.principal, self.visibility = principal, access.visibility(principal)
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
         self._regional = regional_view(self.visibility.sources, self.services.book)
         delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
@@ -173,11 +179,20 @@ class PartnerConnection:
         self.close(CLOSE_UNAUTHENTICATED, "the token expired")
 
     def close(self, code: int, reason: str) -> None:
-        """Close after what is already queued; the reader and writer stop."""
+        """Close after what is already queued: the writer stops at the empty frame, then the reader."""
         if self._closing is None:
             self._closing = reason
             self._close_code = code
-            self._stop.set()
+            self.outbox.push_control(b"")
+
+    def _init_expired(self) -> None:
+        self._init_timer = None
+        if self.principal is None:
+            self.close(CLOSE_INIT_TIMEOUT, "no auth message in time")
+
+    def _beat(self) -> None:
+        self.send({"event": "heartbeat", "ts": datetime.now(UTC)})
+        self._heartbeat = asyncio.get_running_loop().call_later(self.services.settings.ws_heartbeat, self._beat)
 
     def handle(self, message: dict[str, Any]) -> None:
         action = message.get("action")
@@ -301,33 +316,26 @@ class PartnerConnection:
         return visible_markets(only_markets(event, wanted), self.visibility, self.services.book) if wanted else None
 
     async def run(self) -> None:
-        self._stop = asyncio.Event()
+        settings = self.services.settings
+        loop = asyncio.get_running_loop()
+        if self.principal is None:
+            self._init_timer = loop.call_later(settings.ws_init_timeout, self._init_expired)
+        self._heartbeat = loop.call_later(settings.ws_heartbeat, self._beat)
         writer = asyncio.create_task(self._write(), name="ws-writer")
         reader = asyncio.create_task(self._read(), name="ws-reader")
-        heartbeat = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
-        stop = asyncio.create_task(self._stop.wait(), name="ws-stop")
         try:
-            done, _ = await asyncio.wait(
-                {writer, reader, stop},
-                timeout=self.services.settings.ws_init_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if not done and self.principal is None:
-                self.close(CLOSE_INIT_TIMEOUT, "no auth message in time")
-            elif not done:
-                await asyncio.wait({writer, reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.services.hub.unlisten(self)
             self._stop_alerts()
-            for handle in (self._flush, self._expiry):
+            for handle in (self._flush, self._expiry, self._init_timer, self._heartbeat):
                 if handle is not None:
                     handle.cancel()
-            for task in (heartbeat, reader, stop):
-                task.cancel()
+            reader.cancel()
             if self._closing is not None and not writer.done():
                 # What was queued before the close (say, the error that caused it) goes out first.
                 self.outbox.push_control(b"")
-            for task in (heartbeat, reader, stop, writer):
+            for task in (reader, writer):
                 try:
                     async with asyncio.timeout(1):
                         await task
@@ -398,16 +406,16 @@ class PartnerConnection:
     async def _write(self) -> None:
         self._guard = SlowClientGuard(self.outbox, self.socket)
         with contextlib.suppress(SlowConsumer, WebSocketDisconnect, RuntimeError):
-            while True:
-                frame = await self.outbox.get()
-                if not frame:
-                    return
-                await self.socket.send_text(frame.decode())
+            while await self._send_next():
+                pass
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.services.settings.ws_heartbeat)
-            self.send({"event": "heartbeat", "ts": datetime.now(UTC)})
+    async def _send_next(self) -> bool:
+        # Its own frame, so the frame sent is not kept alive while the writer waits for the next.
+        frame = await self.outbox.get()
+        if not frame:
+            return False
+        await self.socket.send_text(frame.decode())
+        return True
 
 
 def _names(message: dict[str, Any]) -> list[str]:

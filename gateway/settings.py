@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(64 * 1024, gt=0)
     ws_max_subscriptions: int = Field(100, gt=0)
     ws_message_rate: str = "50/second"
+    ws_compression: bool = Field(False, description="offer permessage-deflate: less bandwidth, ~50 KB more per socket")
     log_level: str = "info"
 
     demo_feed: bool = True

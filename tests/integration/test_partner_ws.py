@@ -185,6 +185,21 @@ async def test_heartbeats_at_the_configured_interval(sqlite_url: str) -> None:
     assert [b["event"] for b in beats] == ["heartbeat"] * 3
 
 
+@pytest.mark.parametrize("compression", [False, True])
+async def test_permessage_deflate_is_offered_only_when_configured(sqlite_url: str, compression: bool) -> None:
+    async with (
+        serving(gateway_settings(sqlite_url, ws_compression=compression)) as gateway,
+        partner(gateway) as socket,
+    ):
+        assert socket.response is not None
+        extensions = socket.response.headers.get("Sec-WebSocket-Extensions") or ""
+        assert extensions.startswith("permessage-deflate") is compression
+        await send(socket, action="subscribe", channels=[f"event.{EVENT}"])
+        assert (await receive(socket))["event"] == "subscribed"
+        await ingest(gateway, update())
+        assert (await receive(socket))["seq"] == 1
+
+
 async def test_bad_messages_get_errors_and_change_nothing(gateway: RunningGateway) -> None:
     async with partner(gateway) as socket:
         await send(socket, action="subscribe", channels=[f"event.{EVENT}", "scores.nfl"])
