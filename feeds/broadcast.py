@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from broadcaster import Broadcast as _Library
 from redis.exceptions import RedisError
 
+from feeds.cancellation import stop_if_cancelled
 from feeds.redis_backend import RedisPubSubBackend
 
 log = logging.getLogger(__name__)
 _PUBLISH_BATCH = 256
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
+_YIELD_EVERY = 64
 
 
 # Handed to every subscriber when the transport lost messages (Redis pub/sub reconnected):
@@ -208,6 +210,7 @@ class Broadcast:
                     delay = _RETRY_FIRST
                     break
                 except (RedisError, OSError) as exc:
+                    stop_if_cancelled()
                     self.stats.publish_failures += 1
                     log.warning("publishing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
                     await asyncio.sleep(delay)
@@ -219,7 +222,12 @@ class Broadcast:
     async def _pump(self, channel: str, ready: asyncio.Event) -> None:
         async with self._library.subscribe(channel) as library_subscription:
             ready.set()
+            handled = 0
             while True:
+                handled += 1
+                if handled % _YIELD_EVERY == 0:
+                    # The library's queue hands over a backlog without yielding: work through it in slices.
+                    await asyncio.sleep(0)
                 event = await library_subscription.get()
                 # The library types messages as str; a Redis backend may hand back either.
                 raw: object = event.message

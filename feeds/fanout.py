@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from feeds.book import OddsBook
 from feeds.broadcast import GAP, Broadcast, Overflowed
+from feeds.cancellation import stop_if_cancelled
 from feeds.history import DeltaHistory
 from feeds.live_store import RedisLiveStore
 from feeds.outbox import Outbox
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
+# A queue that has items hands them over without yielding; a backlog is worked through in slices
+# this long, so clients' writers, HTTP requests and health checks run in between.
+YIELD_EVERY = 64
 
 
 @dataclass(slots=True)
@@ -171,7 +175,11 @@ class Hub:
                     await self._retrying(self._catch_up)
                     if not ready.done():
                         ready.set_result(None)
+                    handled = 0
                     async for message in subscription:
+                        handled += 1
+                        if handled % YIELD_EVERY == 0:
+                            await asyncio.sleep(0)
                         if message == GAP:
                             await self._retrying(self._catch_up)
                         else:
@@ -190,6 +198,7 @@ class Hub:
                 await work()
                 return
             except (RedisError, OSError) as exc:
+                stop_if_cancelled()
                 log.warning("reading the live book from Redis failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)

@@ -20,6 +20,8 @@ from redis import asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from feeds.cancellation import stop_if_cancelled
+
 log = logging.getLogger(__name__)
 _RETRY_FIRST_SECONDS = 0.1
 _RETRY_MAX_SECONDS = 5.0
@@ -96,6 +98,7 @@ class RedisPubSubBackend(BroadcastBackend):
     async def _listen(self) -> None:
         delay = _RETRY_FIRST_SECONDS
         while True:
+            stop_if_cancelled()
             await self._subscribed.wait()
             if self._lost:
                 self._lost = not await self._resubscribe()

@@ -10,6 +10,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from feeds.book import OddsBook
+from feeds.cancellation import stop_if_cancelled
 from feeds.live_store import RedisLiveStore
 from schema.render import event_json
 
@@ -50,6 +51,7 @@ class SnapshotWriter:
 
     async def run(self, interval: float) -> None:
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(interval)
             try:
                 await self.flush()

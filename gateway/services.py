@@ -22,6 +22,7 @@ from feeds.alerts import DEFAULT_RULES, AlertEngine, AlertRule
 from feeds.aliases import AliasBook
 from feeds.book import BookConfig, OddsBook
 from feeds.broadcast import Broadcast
+from feeds.cancellation import stop_if_cancelled
 from feeds.consensus import METHOD, METHOD_VERSION, ConsensusConfig
 from feeds.demo.simulator import Payload, run_demo
 from feeds.fanout import Hub
@@ -276,6 +277,7 @@ async def _sweep_forever(services: Services) -> None:
 
 async def _exchange_sources(services: Services) -> None:
     while True:
+        stop_if_cancelled()
         await asyncio.sleep(services.settings.snapshot_interval)
         try:
             await services.sources.exchange()
