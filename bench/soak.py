@@ -6,6 +6,7 @@ Run from the repository root (`make soak` runs the first):
 
     .venv/bin/python bench/soak.py               # 10 min, 5,000 updates/s, 2,000 subscribers, 20 bets/s, faults
     .venv/bin/python bench/soak.py --quick       # 1 min, 500 updates/s, 200 subscribers, 5 bets/s: a smoke run
+    .venv/bin/python bench/soak.py --rate 500 --subscribers 600   # what 2 vCPUs sustain (the README's figures)
     .venv/bin/python bench/soak.py --minutes 2 --rate 1000 --subscribers 300
     .venv/bin/python bench/soak.py --no-faults   # the steady load only
 
