@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 _PUBLISH_BATCH = 256
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
-_YIELD_EVERY = 64
 
 
 # Handed to every subscriber when the transport lost messages (Redis pub/sub reconnected):
@@ -222,12 +221,10 @@ class Broadcast:
     async def _pump(self, channel: str, ready: asyncio.Event) -> None:
         async with self._library.subscribe(channel) as library_subscription:
             ready.set()
-            handled = 0
+            # No yielding here: whatever the transport took in is handed on at once, so a consumer
+            # that cannot keep up overflows its own bounded queue (and resynchronises) instead of
+            # being paced by this loop while the backlog grows in the library's unbounded queue.
             while True:
-                handled += 1
-                if handled % _YIELD_EVERY == 0:
-                    # The library's queue hands over a backlog without yielding: work through it in slices.
-                    await asyncio.sleep(0)
                 event = await library_subscription.get()
                 # The library types messages as str; a Redis backend may hand back either.
                 raw: object = event.message

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from auth.errors import RateLimited
@@ -78,9 +78,21 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def on_client_gone(request: Request, _exc: Exception) -> Response:
+    # The client hung up before its body arrived (a timeout of its own, a proxy giving up): nothing
+    # was done and nobody is left to answer, so this is no server error. 499 is nginx's convention.
+    log.info("client closed %s %s before its body arrived", request.method, request.url.path)
+    return Response(status_code=499)
+
+
 async def on_unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response("INTERNAL", "internal error; it has been logged")
 
 
-EXCEPTION_HANDLERS = {OddsgateError: on_oddsgate_error, HTTPException: on_http_error, Exception: on_unexpected}
+EXCEPTION_HANDLERS = {
+    OddsgateError: on_oddsgate_error,
+    HTTPException: on_http_error,
+    ClientDisconnect: on_client_gone,
+    Exception: on_unexpected,
+}

@@ -1,8 +1,9 @@
 import asyncio
 
 import pytest
+from redis import asyncio as redis
 
-from feeds.broadcast import Broadcast, Overflowed
+from feeds.broadcast import Broadcast, Overflowed, Subscription
 
 
 async def test_every_subscriber_gets_every_message_in_order() -> None:
@@ -46,6 +47,39 @@ async def test_a_slow_consumer_overflows_alone() -> None:
                 await asyncio.wait_for(slow.get(), 1)
         assert broadcast.stats.overflowed == 6
     finally:
+        await broadcast.disconnect()
+
+
+async def test_over_redis_a_busy_consumer_overflows_its_own_queue(redis_url: str) -> None:
+    broadcast = Broadcast(redis_url)
+    await broadcast.connect()
+    publisher = redis.Redis.from_url(redis_url)
+    handled = 0
+
+    async def consume(busy: Subscription) -> None:
+        # In slices with work per message, as the hub does.
+        nonlocal handled
+        while True:
+            await busy.get()
+            sum(range(5000))  # work that holds the loop, like rendering frames
+            handled += 1
+            if handled % 64 == 0:
+                await asyncio.sleep(0)
+
+    try:
+        async with broadcast.subscribe("c", maxsize=100) as busy:
+            consumer = asyncio.create_task(consume(busy))
+            pipe = publisher.pipeline(transaction=False)
+            for i in range(2000):
+                pipe.publish("c", str(i).encode())
+            await pipe.execute()
+            # Were the transport side paced to the consumer, the backlog would wait, unbounded and
+            # ever later, ahead of the bounded queue: this would time out instead of overflowing.
+            with pytest.raises(Overflowed):
+                await asyncio.wait_for(consumer, 10)
+            assert handled < 2000
+    finally:
+        await publisher.aclose()
         await broadcast.disconnect()
 
 

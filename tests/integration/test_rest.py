@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import RunningGateway, gateway_settings, serving
 from tests.integration.payloads import batch, now_iso, update
@@ -269,6 +270,29 @@ async def test_oversized_bodies_are_refused(gateway: RunningGateway) -> None:
     reply = await gateway.client.post("/api/v2/ingest", content=b" " * (limit + 1))
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /api/v2/ingest HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {gateway.token}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{"source": '.encode()
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await writer.wait_closed()
+    metric = 'oddsgate_request_seconds_count{method="POST",route="/api/v2/ingest",status="499"} 1.0'
+    for _ in range(50):
+        if metric in (await gateway.client.get("/metrics")).text:
+            break
+        await asyncio.sleep(0.05)
+    assert metric in (await gateway.client.get("/metrics")).text
+    assert "unhandled error" not in caplog.text
+    assert (await gateway.client.get("/health")).status_code == 200
 
 
 async def test_operations_endpoints(gateway: RunningGateway) -> None:
