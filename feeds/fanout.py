@@ -36,7 +36,7 @@ _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # A queue that has items hands them over without yielding; a backlog is worked through in slices
 # this long, so clients' writers, HTTP requests and health checks run in between.
-YIELD_EVERY = 64
+_YIELD_EVERY = 64
 
 
 @dataclass(slots=True)
@@ -178,7 +178,7 @@ class Hub:
                     handled = 0
                     async for message in subscription:
                         handled += 1
-                        if handled % YIELD_EVERY == 0:
+                        if handled % _YIELD_EVERY == 0:
                             await asyncio.sleep(0)
                         if message == GAP:
                             await self._retrying(self._catch_up)
