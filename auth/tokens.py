@@ -20,6 +20,8 @@ from jose import JWTError, jwt
 
 from auth.errors import Unauthenticated
 from auth.principal import SCOPES, Principal
+from auth.ratelimit import parse_rate
+from schema import text
 from schema.errors import InvalidRequest
 
 ISSUER = "oddsgate"
@@ -97,6 +99,8 @@ class TokenService:
             "jti": uuid.uuid4().hex,
         }
         if region is not None:
+            if _REGION.fullmatch(region.upper()) is None:
+                raise InvalidRequest(f"region {region!r} is not an ISO 3166 code such as GB or US-NJ")
             claims["region"] = region.upper()
         if rate_limit is not None:
             claims["rate_limit"] = rate_limit
@@ -144,7 +148,25 @@ class TokenService:
             )
         except JWTError as exc:
             raise Unauthenticated(f"the bearer token was refused: {exc}") from None
+        _check_lifetime(claims, config)
         return _principal(claims)
+
+
+def _check_lifetime(claims: dict[str, Any], config: TokenConfig) -> None:
+    """A token issued in the future, or living longer than tokens may here, is not one we issued;
+    it is refused rather than trusted until some far-off `exp`."""
+    issued, expires = claims["iat"], claims["exp"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (issued, expires)):
+        raise Unauthenticated("the token's 'iat' and 'exp' claims must be numbers")
+    now = datetime.now(UTC).timestamp()
+    if issued > now + config.leeway:
+        raise Unauthenticated("the token was issued in the future (check the issuer's clock)")
+    if expires - issued > config.max_ttl.total_seconds():
+        raise Unauthenticated(f"the token's lifetime is longer than the {config.max_ttl} allowed here")
+
+
+# ISO 3166-1 alpha-2, or a 3166-2 subdivision such as US-NJ.
+_REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -156,16 +178,38 @@ def _principal(claims: dict[str, Any]) -> Principal:
     region, rate, origins = claims.get("region"), claims.get("rate_limit"), claims.get("origins")
     if origins is not None and (not isinstance(origins, list) or not all(isinstance(o, str) for o in origins)):
         raise Unauthenticated("the token's 'origins' claim must be a list of origins")
+    # Jurisdiction rules hang on the region: one that cannot be read must not fall back to the
+    # default rules, which would let a blocked region through.
+    if region is not None and (not isinstance(region, str) or _REGION.fullmatch(region.upper()) is None):
+        raise Unauthenticated("the token's 'region' claim must be an ISO 3166 code such as GB or US-NJ")
+    age_verified = claims.get("age_verified", False)
+    if not isinstance(age_verified, bool):
+        raise Unauthenticated("the token's 'age_verified' claim must be true or false")
+    if rate is not None:
+        if not isinstance(rate, str):
+            raise Unauthenticated("the token's 'rate_limit' claim must be a rate such as \"600/minute\"")
+        try:
+            parse_rate(rate)
+        except ValueError:
+            raise Unauthenticated(f"the token's 'rate_limit' claim {rate[:40]!r} is not a rate") from None
+    jti = claims.get("jti")
+    if jti is not None and (not isinstance(jti, str) or not 0 < len(jti) <= text.RECORD_ID):
+        raise Unauthenticated(f"the token's 'jti' claim must be a string of at most {text.RECORD_ID} characters")
+    try:
+        origins_set = None if origins is None else frozenset(normal_origin(o) for o in origins)
+        sub = text.clean(str(claims["sub"]), "sub", text.SUB)
+    except InvalidRequest as exc:
+        raise Unauthenticated(f"the token's claims are malformed: {exc.message}") from None
     return Principal(
-        sub=str(claims["sub"]),
+        sub=sub,
         scopes=_shared(scopes),
         sports=_shared(sports),
         region=region.upper() if isinstance(region, str) else None,
-        age_verified=claims.get("age_verified") is True,
-        rate_limit=rate if isinstance(rate, str) else None,
-        jti=str(claims["jti"]) if "jti" in claims else None,
+        age_verified=age_verified,
+        rate_limit=rate,
+        jti=jti,
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-        origins=None if origins is None else frozenset(normal_origin(o) for o in origins),
+        origins=origins_set,
     )
 
 

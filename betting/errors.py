@@ -1,4 +1,4 @@
-"""Refusals of a bet, each with its contract code."""
+"""Refusals of money operations (bets, deposits), each with its contract code."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ class RiskLimitExceeded(OddsgateError):
     def __init__(self, limit: str, message: str):
         super().__init__(message, details={"limit": limit})
         self.limit = limit
+
+
+class IdempotencyMismatch(OddsgateError):
+    """A key or reference already used for a different request."""
+
+    code = "IDEMPOTENCY_MISMATCH"

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from betting import ledger
-from betting.errors import InsufficientFunds, MarketSuspended
+from betting.errors import IdempotencyMismatch, InsufficientFunds, MarketSuspended
 from betting.group_commit import GroupCommit
 from betting.money import amount, cents_down
 from betting.pricing import Accept, price_to_take
@@ -53,10 +53,6 @@ class Bettor:
     region: str | None
     age_verified: bool
     admin: bool = False
-
-
-class IdempotencyMismatch(OddsgateError):
-    code = "IDEMPOTENCY_MISMATCH"
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
@@ -112,10 +108,23 @@ class _Ledger:
     exposure: dict[ExposureKey, ExposureLine]
 
 
+# The `status` of a stored refusal: its response holds the error, replayed as the same refusal.
+REFUSED = 0
+
+
 def _replay(stored: dict[str, Any], ticket: _Ticket) -> Answer | BaseException:
     if stored["request_hash"] != ticket.fingerprint:
         return IdempotencyMismatch(f"the Idempotency-Key {ticket.key!r} was used with another request body")
-    return int(stored["status"]), dict(stored["response"])
+    response = dict(stored["response"])
+    if int(stored["status"]) == REFUSED:
+        error = dict(response["error"])
+        code, message = str(error.pop("code")), str(error.pop("message"))
+        return OddsgateError(message, code=code, details=error)
+    return int(stored["status"]), response
+
+
+def _refusal(exc: OddsgateError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message, **exc.details}}
 
 
 class BetService:
@@ -178,11 +187,26 @@ class BetService:
             return [exc] * len(tickets)
 
     async def _decide(self, conn: AsyncConnection, tickets: list[_Ticket]) -> list[Answer | BaseException]:
-        """Every ticket's answer, in one transaction: replays, refusals, and the accepted bets written."""
+        """Every ticket's answer, in one transaction: replays, refusals, and the accepted bets written.
+        Refusals are remembered under their key like bets: the first answer is the answer."""
         answers: list[Answer | BaseException] = []
         stored = await self.repository.idempotent(conn, [t.ident for t in tickets])
         now = datetime.now(UTC)
         priced: list[tuple[int, _Ticket, dict[str, Any]]] = []
+        remembered: list[dict[str, Any]] = []
+
+        def remember(ticket: _Ticket, status: int, response: dict[str, Any]) -> None:
+            remembered.append(
+                {
+                    "sub": ticket.bettor.sub,
+                    "key": ticket.key,
+                    "request_hash": ticket.fingerprint,
+                    "status": status,
+                    "response": response,
+                    "created_at": now,
+                }
+            )
+
         for index, ticket in enumerate(tickets):
             if ticket.ident in stored:
                 answers.append(_replay(stored[ticket.ident], ticket))
@@ -191,53 +215,43 @@ class BetService:
                 row = self._priced(ticket, now)
             except OddsgateError as exc:
                 answers.append(exc)
+                remember(ticket, REFUSED, _refusal(exc))
                 continue
             answers.append((0, {}))
             priced.append((index, ticket, row))
-        if not priced:
-            return answers
-        markets = {(row["event_id"], row["market_id"]) for _, _, row in priced}
-        subs = {ticket.bettor.sub for _, ticket, _ in priced}
-        accounts = [account for sub in subs for account in (ledger.available(sub), ledger.locked(sub))]
-        read = await self.wallets.repository.read(conn, accounts)
-        state = _Ledger(
-            day_of(now),
-            await self.results.settled_markets(conn, markets),
-            await user_days(conn, {(sub, day_of(now)) for sub in subs}),
-            {account: Decimal("0.00") if balance is None else balance for account, balance in read.items()},
-            await exposure_of(conn, markets),
-        )
-        exposure_before, days_before = dict(state.exposure), dict(state.today)
-        accepted: list[tuple[_Ticket, dict[str, Any], dict[str, Any]]] = []
-        for index, ticket, row in priced:
-            try:
-                self._admit(ticket, row, state)
-            except OddsgateError as exc:
-                answers[index] = exc
-                continue
-            response = orjson.loads(orjson.dumps(_public(row), option=orjson.OPT_UTC_Z))
-            answers[index] = (201, response)
-            accepted.append((ticket, row, response))
-        if accepted:
-            await self.repository.add(conn, [row for _, row, _ in accepted])
-            stakes = [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row, _ in accepted]
-            await self.wallets.post_many(conn, stakes, read)
-            await save_exposure(conn, exposure_before, state.exposure)
-            await save_days(conn, days_before, state.today)
-            await self.repository.remember(
-                conn,
-                [
-                    {
-                        "sub": t.bettor.sub,
-                        "key": t.key,
-                        "request_hash": t.fingerprint,
-                        "status": 201,
-                        "response": response,
-                        "created_at": now,
-                    }
-                    for t, _, response in accepted
-                ],
+        accepted: list[tuple[_Ticket, dict[str, Any]]] = []
+        if priced:
+            markets = {(row["event_id"], row["market_id"]) for _, _, row in priced}
+            subs = {ticket.bettor.sub for _, ticket, _ in priced}
+            accounts = [account for sub in subs for account in (ledger.available(sub), ledger.locked(sub))]
+            read = await self.wallets.repository.read(conn, accounts)
+            state = _Ledger(
+                day_of(now),
+                await self.results.settled_markets(conn, markets),
+                await user_days(conn, {(sub, day_of(now)) for sub in subs}),
+                {account: Decimal("0.00") if balance is None else balance for account, balance in read.items()},
+                await exposure_of(conn, markets),
             )
+            exposure_before, days_before = dict(state.exposure), dict(state.today)
+            for index, ticket, row in priced:
+                try:
+                    self._admit(ticket, row, state)
+                except OddsgateError as exc:
+                    answers[index] = exc
+                    remember(ticket, REFUSED, _refusal(exc))
+                    continue
+                response = orjson.loads(orjson.dumps(_public(row), option=orjson.OPT_UTC_Z))
+                answers[index] = (201, response)
+                accepted.append((ticket, row))
+                remember(ticket, 201, response)
+            if accepted:
+                await self.repository.add(conn, [row for _, row in accepted])
+                stakes = [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row in accepted]
+                await self.wallets.post_many(conn, stakes, read)
+                await save_exposure(conn, exposure_before, state.exposure)
+                await save_days(conn, days_before, state.today)
+        if remembered:
+            await self.repository.remember(conn, remembered)
         return answers
 
     def _admit(self, ticket: _Ticket, row: dict[str, Any], state: _Ledger) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from betting import ledger
 from betting.errors import InsufficientFunds
 from betting.settlement import Result, payout
 from betting.wallet import WalletService
+from schema import text
 from schema.errors import InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES, MarketType
 from store.bets import (
@@ -32,6 +34,7 @@ from store.bets import (
     ExposureLine,
     ResultRepository,
     day_of,
+    has_bets,
     mark_bets,
     move_days,
     move_exposure,
@@ -77,39 +80,102 @@ class NotSettled(OddsgateError):
 
 
 def outcome_results(market_id: str, body: dict[str, Any]) -> tuple[dict[str, Result], Decimal | None]:
-    """Each outcome's result from the request; raises InvalidRequest saying what is wrong."""
+    """Each outcome's result from the request; raises InvalidRequest saying what is wrong, for a
+    malformed request and for a result no match can have (two winners of a moneyline, say)."""
     try:
         market_type = MarketType(market_id.split(":", 1)[0])
     except ValueError:
         raise InvalidRequest(f"unknown market {market_id!r}") from None
     outcomes = OUTCOMES[market_type]
-    factor_raw = body.get("dead_heat_factor")
-    factor = None if factor_raw is None else Decimal(str(factor_raw))
-    if body.get("void") is True:
+    void = body.get("void", False)
+    if not isinstance(void, bool):
+        raise InvalidRequest("'void' must be true or false")
+    factor = dead_heat_factor(body.get("dead_heat_factor"))
+    explicit, winners = body.get("outcomes"), body.get("winning_outcome_ids")
+    if sum(1 for given in (void or None, explicit, winners) if given is not None) != 1:
+        raise InvalidRequest("a result gives exactly one of 'winning_outcome_ids', 'outcomes' or 'void': true")
+    if void:
+        if factor is not None:
+            raise InvalidRequest("a void result has no 'dead_heat_factor'")
         return dict.fromkeys(outcomes, Result.VOID), None
-    explicit = body.get("outcomes")
     if explicit is not None:
         if not isinstance(explicit, dict) or set(explicit) != set(outcomes):
             raise InvalidRequest(f"'outcomes' gives a result for each of {', '.join(outcomes)}")
-        try:
-            results = {o: Result(str(r)) for o, r in explicit.items()}
-        except ValueError:
-            raise InvalidRequest(f"results are {', '.join(r.value for r in Result)}") from None
-        return results, factor
-    winners = body.get("winning_outcome_ids")
-    if not isinstance(winners, list) or not set(winners) <= set(outcomes) or not winners:
-        raise InvalidRequest(f"'winning_outcome_ids' lists winners among {', '.join(outcomes)} (or 'void': true)")
-    won = Result.DEAD_HEAT if factor is not None else Result.WON
-    return {o: won if o in winners else Result.LOST for o in outcomes}, factor
+        known = {r.value for r in Result}
+        if not all(isinstance(r, str) and r in known for r in explicit.values()):
+            raise InvalidRequest(f"results are {', '.join(r.value for r in Result)}")
+        results = {o: Result(r) for o, r in explicit.items()}
+    else:
+        if (
+            not isinstance(winners, list)
+            or not winners
+            or not all(isinstance(w, str) and w in outcomes for w in winners)
+            or len(set(winners)) != len(winners)
+        ):
+            raise InvalidRequest(
+                f"'winning_outcome_ids' lists distinct winners among {', '.join(outcomes)} (or 'void': true)"
+            )
+        won = Result.DEAD_HEAT if len(winners) > 1 else Result.WON
+        results = {o: won if o in winners else Result.LOST for o in outcomes}
+    _check_possible(results, factor)
+    return results, factor
+
+
+def dead_heat_factor(value: object) -> Decimal | None:
+    """The share of the stake a dead heat pays at the odds, in (0, 1]; raises InvalidRequest."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidRequest("'dead_heat_factor' is a number in (0, 1], e.g. 0.5 for a two-way tie")
+    try:
+        factor = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidRequest(f"'dead_heat_factor' must be a number, got {str(value)[:40]!r}") from None
+    if not factor.is_finite() or not Decimal(0) < factor <= 1:
+        raise InvalidRequest(f"'dead_heat_factor' must be in (0, 1], got {str(value)[:40]}")
+    if factor != factor.quantize(_FACTOR_QUANTUM):
+        raise InvalidRequest("'dead_heat_factor' has at most 6 decimal places")
+    return factor
+
+
+_FACTOR_QUANTUM = Decimal("0.000001")
+
+
+def _check_possible(results: dict[str, Result], factor: Decimal | None) -> None:
+    """One winner; a dead heat between several; a quarter line half won on one side and half lost
+    on the other; or everything void. Anything else no match can produce."""
+    counts = Counter(results.values())
+    heats = counts[Result.DEAD_HEAT]
+    if heats:
+        if factor is None:
+            raise InvalidRequest("two or more winners are a dead heat: give 'dead_heat_factor', e.g. 0.5")
+        if heats < 2 or counts[Result.LOST] != len(results) - heats:
+            raise InvalidRequest("a dead heat is between two or more winners, and every other outcome lost")
+        return
+    if factor is not None:
+        raise InvalidRequest("'dead_heat_factor' is for a dead heat: name two or more winners")
+    if counts[Result.VOID] == len(results):
+        return
+    if counts[Result.WON] == 1 and counts[Result.LOST] == len(results) - 1:
+        return
+    if counts[Result.HALF_WON] == 1 and counts[Result.HALF_LOST] == 1 and counts[Result.LOST] == len(results) - 2:
+        return
+    shown = ", ".join(f"{o}: {r.value}" for o, r in results.items())
+    raise InvalidRequest(f"no match ends {shown}: one outcome wins (or half wins), or a dead heat, or void")
 
 
 # Told about a result after its transaction committed: (result as the API shows it).
 ResultObserver = Callable[[dict[str, Any]], Awaitable[object]]
 
 
+class MarketCatalog(Protocol):
+    async def exists(self, event_id: str, market_id: str) -> bool: ...
+
+
 class SettlementService:
-    def __init__(self, wallets: WalletService):
+    def __init__(self, wallets: WalletService, markets: MarketCatalog):
         self.wallets = wallets
+        self.markets = markets
         self.results = ResultRepository()
         self.on_settled: list[ResultObserver] = []
         self.on_rolled_back: list[ResultObserver] = []
@@ -123,16 +189,12 @@ class SettlementService:
                 log.exception("result observer failed for %s", result["id"])
 
     async def settle(self, actor: str, body: object) -> tuple[int, dict[str, Any]]:
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("event_id"), str)
-            or not isinstance(body.get("market_id"), str)
-        ):
-            raise InvalidRequest("the body names 'event_id' and 'market_id'")
-        event_id, market_id = body["event_id"], body["market_id"]
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body names 'event_id' and 'market_id' and the result")
+        event_id = text.text(body.get("event_id"), "event_id", text.EVENT_ID)
+        market_id = text.text(body.get("market_id"), "market_id", text.MARKET_ID)
         results, factor = outcome_results(market_id, body)
-        if Result.DEAD_HEAT in results.values() and factor is None:
-            raise InvalidRequest("a dead heat needs 'dead_heat_factor'")
+        await self._known(event_id, market_id)
         fingerprint = hashlib.sha256(
             orjson.dumps({"outcomes": results, "factor": str(factor)}, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
@@ -142,7 +204,7 @@ class SettlementService:
             if existing is not None:
                 return self._again(existing, fingerprint)
             now = datetime.now(UTC)
-            row = {
+            row: dict[str, Any] = {
                 "id": uuid.uuid4().hex,
                 "event_id": event_id,
                 "market_id": market_id,
@@ -190,6 +252,15 @@ class SettlementService:
         if status == 201:
             await self._tell(self.on_settled, reply)
         return status, reply
+
+    async def _known(self, event_id: str, market_id: str) -> None:
+        """Raises NotFound for a market nobody offered: not in the book, the audit, or any bet."""
+        if await self.markets.exists(event_id, market_id):
+            return
+        async with self.wallets.engine.connect() as conn:
+            if await has_bets(conn, event_id, market_id):
+                return
+        raise NotFound(f"no market {market_id!r} of event {event_id!r} was ever offered")
 
     async def rollback(self, actor: str, result_id: str) -> dict[str, Any]:
         del actor

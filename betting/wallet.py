@@ -10,7 +10,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from betting import ledger
-from betting.errors import InsufficientFunds
+from betting.errors import IdempotencyMismatch, InsufficientFunds
+from schema import text
 from store.ledger import LedgerPosting, LedgerRepository, NegativeBalance
 from store.transactions import serializable
 
@@ -34,6 +35,13 @@ def to_postings(entry: ledger.Entry) -> list[LedgerPosting]:
     return postings
 
 
+@dataclass(slots=True, frozen=True)
+class Deposit:
+    wallet: Wallet
+    # The reference was credited before: nothing moved this time.
+    replayed: bool
+
+
 class WalletService:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -55,10 +63,22 @@ class WalletService:
         except NegativeBalance as exc:
             raise InsufficientFunds(f"not enough funds: {exc.account} would go to {exc.balance}") from None
 
-    async def deposit(self, sub: str, amount: Decimal, reference: str) -> Wallet:
-        async def work(conn: AsyncConnection) -> Wallet:
-            await self.post(conn, ledger.deposit(sub, amount, reference))
-            return await self._wallet(conn, sub)
+    async def deposit(self, sub: str, amount: Decimal, reference: str) -> Deposit:
+        """Credit `amount` once per `reference`: the same reference again changes nothing and gives
+        the wallet back (`replayed`); with another user or amount it is IdempotencyMismatch."""
+        sub = text.clean(sub, "sub", text.SUB)
+        reference = text.clean(reference, "reference", text.KEY)
+        entry = ledger.deposit(sub, amount, reference)
+        wanted = sorted((p.account, p.amount) for p in entry.postings)
+
+        async def work(conn: AsyncConnection) -> Deposit:
+            # Read in the same serializable transaction: two deposits racing on one reference conflict.
+            done = await self.repository.postings_of(conn, "deposit", reference)
+            if done is not None and done != wanted:
+                raise IdempotencyMismatch(f"the reference {reference!r} was used for another deposit")
+            if done is None:
+                await self.post(conn, entry)
+            return Deposit(await self._wallet(conn, sub), replayed=done is not None)
 
         return await serializable(self.engine, work)
 

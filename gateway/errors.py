@@ -66,13 +66,18 @@ async def on_oddsgate_error(_request: Request, exc: Exception) -> Response:
     return response
 
 
+def status_response(status: int, message: str) -> Response:
+    """An HTTP status a framework chose (404, 405, 400...) in the contract's error shape."""
+    code = _HTTP_CODES.get(status, "INVALID_REQUEST" if status < 500 else "INTERNAL")
+    return json_response(error_body(code, message), status_code=status)
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST" if exc.status_code < 500 else "INTERNAL")
     message = str(exc.detail)
     if exc.status_code in (404, 405):
         message = f"{message}: {request.method} {request.url.path}"
-    response = json_response(error_body(code, message), status_code=exc.status_code)
+    response = status_response(exc.status_code, message)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

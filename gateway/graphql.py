@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +28,7 @@ from auth.errors import RateLimited
 from auth.principal import Principal
 from auth.ratelimit import parse_rate
 from feeds.outbox import SlowConsumer
-from gateway.errors import on_oddsgate_error
+from gateway.errors import on_oddsgate_error, status_response
 from gateway.graphql_cohorts import Cohort, Cohorts
 from gateway.services import Services
 from gateway.settings import Settings
@@ -197,6 +198,25 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
         )
         self.settings = settings
         self._cohorts: Cohorts | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            # strawberry answers its own refusals (unreadable body, wrong media type) in plain text.
+            response = status_response(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson's errors are json.JSONDecodeError too, so strawberry answers them with a 400; so
+        are bodies that are not UTF-8 (the standard parser raises UnicodeDecodeError: a 500)."""
+        body = orjson.loads(data)
+        if not isinstance(body, dict | list):
+            raise HTTPException(400, 'the body is a JSON object: {"query": ..., "variables"?: {...}}')
+        return body
 
     def cohorts_in_use(self) -> list[Cohort]:
         return [] if self._cohorts is None else list(self._cohorts.active.values())

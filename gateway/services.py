@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
+from betting.catalog import KnownMarkets
 from betting.placement import BetService
 from betting.risk import RiskBook, RiskLimits
 from betting.settling import SettlementService
@@ -200,7 +201,7 @@ async def start_services(settings: Settings) -> Services:
         ),
         wallets := WalletService(create_engine(settings.database_url, immediate=True)),
         BetService(wallets, book, RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits)),
-        settlements := SettlementService(wallets),
+        settlements := SettlementService(wallets, KnownMarkets(book, audit)),
         insights := InsightService(
             InsightRepository(engine),
             audit,

@@ -49,6 +49,13 @@ class AuditRepository:
         async with self.engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
+    async def has_market(self, event_id: str, market_id: str) -> bool:
+        """Whether this market of this event was ever served (and audited)."""
+        rows = OddsChangeRow.__table__  # type: ignore[attr-defined]
+        query = select(rows.c.id).where(rows.c.event_id == event_id, rows.c.market_id == market_id).limit(1)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def event_at(self, event_id: str, at: datetime, market_id: str | None = None) -> Event | None:
         """The event as it was served at `at`: the latest audited row per event, market and outcome."""
         rows_table = OddsChangeRow.__table__  # type: ignore[attr-defined]

@@ -189,6 +189,14 @@ async def open_bets(conn: AsyncConnection, event_id: str, market_id: str) -> lis
     return [dict(r) for r in rows.mappings()]
 
 
+async def has_bets(conn: AsyncConnection, event_id: str, market_id: str) -> bool:
+    """Whether any bet, open or settled, was ever taken on this market."""
+    found = await conn.execute(
+        select(_BETS.c.id).where(_BETS.c.event_id == event_id, _BETS.c.market_id == market_id).limit(1)
+    )
+    return found.first() is not None
+
+
 async def settled_by(conn: AsyncConnection, result_id: str) -> list[dict[str, Any]]:
     rows = await conn.execute(select(_BETS).where(_BETS.c.status == "settled", _BETS.c.result_id == result_id))
     return [dict(r) for r in rows.mappings()]

@@ -101,6 +101,23 @@ class LedgerRepository:
         )
         return ids
 
+    async def postings_of(self, conn: AsyncConnection, kind: str, reference: str) -> list[tuple[str, Decimal]] | None:
+        """The (account, amount) postings of the first entry of this kind and reference, or None."""
+        entry = (
+            await conn.execute(
+                select(_ENTRIES.c.id)
+                .where(_ENTRIES.c.kind == kind, _ENTRIES.c.reference == reference)
+                .order_by(_ENTRIES.c.created_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if entry is None:
+            return None
+        rows = await conn.execute(
+            select(_POSTINGS.c.account_id, _POSTINGS.c.amount).where(_POSTINGS.c.entry_id == entry)
+        )
+        return sorted((row.account_id, cents(row.amount)) for row in rows)
+
     async def read(self, conn: AsyncConnection, accounts: Collection[str]) -> dict[str, Decimal | None]:
         """Each account's balance, None for one that does not exist yet."""
         rows = await conn.execute(select(_ACCOUNTS.c.id, _ACCOUNTS.c.balance).where(_ACCOUNTS.c.id.in_(list(accounts))))

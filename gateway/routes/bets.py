@@ -70,7 +70,7 @@ ROUTES = [
     Route("/api/v2/reports", overall_report, methods=["GET"]),
     Route("/api/v2/bets", place_bet, methods=["POST"]),
     Route("/api/v2/bets", list_bets, methods=["GET"]),
-    Route("/api/v2/bets/{bet_id}", get_bet, methods=["GET"]),
+    Route("/api/v2/bets/{bet_id:id}", get_bet, methods=["GET"]),
     Route("/api/v2/exposure", exposure, methods=["GET"]),
 ]
 
@@ -94,5 +94,5 @@ async def rollback_result(request: Request) -> Response:
 
 ROUTES += [
     Route("/api/v2/results", settle, methods=["POST"]),
-    Route("/api/v2/results/{result_id}/rollback", rollback_result, methods=["POST"]),
+    Route("/api/v2/results/{result_id:id}/rollback", rollback_result, methods=["POST"]),
 ]

@@ -105,10 +105,10 @@ async def list_deliveries(request: Request) -> Response:
 ROUTES = [
     Route("/api/v2/webhooks", register_webhook, methods=["POST"]),
     Route("/api/v2/webhooks", list_webhooks, methods=["GET"]),
-    Route("/api/v2/webhooks/{webhook_id}", remove_webhook, methods=["DELETE"]),
-    Route("/api/v2/webhooks/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
+    Route("/api/v2/webhooks/{webhook_id:id}", remove_webhook, methods=["DELETE"]),
+    Route("/api/v2/webhooks/{webhook_id:id}/deliveries", list_deliveries, methods=["GET"]),
     Route("/api/v2/alerts", list_alerts, methods=["GET"]),
     Route("/api/v2/overrides", create_override, methods=["POST"]),
     Route("/api/v2/overrides", list_overrides, methods=["GET"]),
-    Route("/api/v2/overrides/{override_id}/rollback", rollback_override, methods=["POST"]),
+    Route("/api/v2/overrides/{override_id:id}/rollback", rollback_override, methods=["POST"]),
 ]

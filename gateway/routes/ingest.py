@@ -58,5 +58,5 @@ async def ingest_vendor(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/v2/ingest", ingest_canonical, methods=["POST"]),
-    Route("/api/v2/feeds/{adapter}", ingest_vendor, methods=["POST"]),
+    Route("/api/v2/feeds/{adapter:id}", ingest_vendor, methods=["POST"]),
 ]

@@ -49,7 +49,7 @@ async def accuracy(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/v2/events/{event_id}/insight", event_insight, methods=["GET"]),
+    Route("/api/v2/events/{event_id:id}/insight", event_insight, methods=["GET"]),
     Route("/api/v2/insights/log", insight_log, methods=["GET"]),
     Route("/api/v2/insights/accuracy", accuracy, methods=["GET"]),
 ]

@@ -121,7 +121,7 @@ async def list_sources(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/v2/odds", list_odds, methods=["GET"]),
-    Route("/api/v2/events/{event_id}", get_event, methods=["GET"]),
-    Route("/api/v2/events/{event_id}/history", event_history, methods=["GET"]),
+    Route("/api/v2/events/{event_id:id}", get_event, methods=["GET"]),
+    Route("/api/v2/events/{event_id:id}/history", event_history, methods=["GET"]),
     Route("/api/v2/sources", list_sources, methods=["GET"]),
 ]

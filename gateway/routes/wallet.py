@@ -26,10 +26,10 @@ async def deposit(request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidRequest("the body is a JSON object with 'amount'")
     reference = body.get("reference") or f"deposit:{uuid.uuid4().hex}"
-    if not isinstance(reference, str) or len(reference) > 200:
-        raise InvalidRequest("'reference' is a string of at most 200 characters")
-    wallet = await services.wallets.deposit(request.path_params["sub"], amount(body.get("amount")), reference)
-    return json_response(wallet.json(), status_code=201)
+    if not isinstance(reference, str):
+        raise InvalidRequest("'reference' is a string that names the deposit once (a payment id)")
+    made = await services.wallets.deposit(request.path_params["sub"], amount(body.get("amount")), reference)
+    return json_response(made.wallet.json(), status_code=200 if made.replayed else 201)
 
 
 async def own_wallet(request: Request) -> Response:
@@ -39,6 +39,6 @@ async def own_wallet(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/v2/wallets/{sub}/deposit", deposit, methods=["POST"]),
+    Route("/api/v2/wallets/{sub:id}/deposit", deposit, methods=["POST"]),
     Route("/api/v2/wallet", own_wallet, methods=["GET"]),
 ]

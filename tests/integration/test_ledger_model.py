@@ -14,15 +14,18 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from betting.errors import InsufficientFunds
-from betting.placement import BetService, Bettor, IdempotencyMismatch
+from betting.catalog import KnownMarkets
+from betting.errors import IdempotencyMismatch, InsufficientFunds
+from betting.placement import BetService, Bettor
 from betting.risk import RiskBook, RiskLimits
 from betting.settlement import Result, payout
 from betting.settling import AlreadySettled, SettlementService
 from betting.wallet import WalletService
 from feeds.book import OddsBook
+from schema.errors import OddsgateError
 from schema.model import EventStatus
 from schema.visibility import EVERYTHING
+from store.audit import AuditRepository
 from store.db import create_engine
 from store.migrate import upgrade_async
 from tests.unit.test_book import EVENT, Clock, q
@@ -44,11 +47,12 @@ class Ledger(RuleBasedStateMachine):
         book = OddsBook(clock=clock)
         book.apply(q(clock, "a", "1.85", "2.10", status=EventStatus.LIVE))
         self.bets = BetService(self.wallets, book, RiskBook(RiskLimits(max_stake=Decimal("10000"))))
-        self.settling = SettlementService(self.wallets)
+        self.settling = SettlementService(self.wallets, KnownMarkets(book, AuditRepository(self.engine)))
         self.available = dict.fromkeys(USERS, Decimal("0.00"))
         self.locked = dict.fromkeys(USERS, Decimal("0.00"))
         self.house = Decimal("0.00")
         self.deposited = Decimal("0.00")
+        self.references: dict[str, tuple[str, Decimal]] = {}
         self.keys: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         self.open: list[tuple[str, str, Decimal]] = []  # (user, outcome, stake) of open bets
         self.result: tuple[str, dict[str, Any]] | None = None  # (id, the bets it settled)
@@ -64,9 +68,20 @@ class Ledger(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), cents=st.integers(1, 50_000))
     def deposit(self, user: str, cents: int) -> None:
         amount = Decimal(cents) / 100
-        self.run(self.wallets.deposit(user, amount, f"d{cents}"))
+        reference = f"d{len(self.references)}"
+        self.run(self.wallets.deposit(user, amount, reference))
+        self.references[reference] = (user, amount)
         self.available[user] += amount
         self.deposited += amount
+
+    @precondition(lambda self: bool(self.references))
+    @rule(data=st.data())
+    def deposit_again(self, data: st.DataObject) -> None:
+        """A deposit sent twice with its reference is credited once."""
+        reference = data.draw(st.sampled_from(sorted(self.references)))
+        user, amount = self.references[reference]
+        again = self.run(self.wallets.deposit(user, amount, reference))
+        assert again.replayed
 
     @precondition(lambda self: self.result is None)
     @rule(
@@ -88,13 +103,20 @@ class Ledger(RuleBasedStateMachine):
         earlier = self.keys.get((user, key))
         try:
             status, reply = self.run(self.bets.place(Bettor(user, None, True), key, body, EVERYTHING))
-        except InsufficientFunds:
-            assert earlier is None
-            assert stake > self.available[user]
-            return
         except IdempotencyMismatch:
             assert earlier is not None
             assert earlier[0] != body
+            return
+        except OddsgateError as exc:
+            status, reply = 0, {"refused": exc.code}
+        if status == 0:
+            if earlier is not None:
+                # A key first answered with a refusal keeps that answer, whatever the funds now.
+                assert (earlier[0], earlier[1]) == (body, reply)
+                return
+            assert reply == {"refused": "INSUFFICIENT_FUNDS"}
+            assert stake > self.available[user]
+            self.keys[(user, key)] = (body, reply)
             return
         if earlier is not None:
             assert earlier[0] == body

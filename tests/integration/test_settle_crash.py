@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from betting.catalog import KnownMarkets
 from betting.placement import BetService, Bettor
 from betting.risk import RiskBook, RiskLimits
 from betting.settling import SettlementService
@@ -20,6 +21,7 @@ from betting.wallet import WalletService
 from feeds.book import OddsBook
 from schema.model import EventStatus
 from schema.visibility import EVERYTHING
+from store.audit import AuditRepository
 from store.db import create_engine
 from store.migrate import upgrade_async
 from tests.conftest import create_database
@@ -32,12 +34,16 @@ BETS = 400
 SETTLER = textwrap.dedent(
     """
     import asyncio, sys
+    from betting.catalog import KnownMarkets
     from betting.settling import SettlementService
     from betting.wallet import WalletService
+    from feeds.book import OddsBook
+    from store.audit import AuditRepository
     from store.db import create_engine
 
     async def main(url):
-        service = SettlementService(WalletService(create_engine(url, immediate=True)))
+        engine = create_engine(url, immediate=True)
+        service = SettlementService(WalletService(engine), KnownMarkets(OddsBook(), AuditRepository(engine)))
         print("settling", flush=True)
         await service.settle("crash-test", {"event_id": sys.argv[2], "market_id": "moneyline",
                                            "winning_outcome_ids": ["home"]})
@@ -105,12 +111,14 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
             break
         async with engine.begin() as conn:  # it finished first: undo and try a shorter delay
             row = (await conn.execute(text("SELECT id FROM market_results"))).scalar_one()
-        await SettlementService(wallets).rollback("test", row)
+        await SettlementService(wallets, KnownMarkets(OddsBook(), AuditRepository(wallets.engine))).rollback(
+            "test", row
+        )
         async with engine.begin() as conn:
             await conn.execute(text("DELETE FROM market_results"))
     assert killed_midway, "every settlement finished before the kill; the market was too small to catch it"
 
-    status, reply = await SettlementService(wallets).settle(
+    status, reply = await SettlementService(wallets, KnownMarkets(OddsBook(), AuditRepository(wallets.engine))).settle(
         "again", {"event_id": EVENT.id, "market_id": "moneyline", "winning_outcome_ids": ["home"]}
     )
     assert (status, reply["bets"]) == (201, BETS)

@@ -33,7 +33,7 @@ async def wallets(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncItera
 
 
 async def test_deposits_stakes_and_a_refusal_that_moves_nothing(wallets: WalletService) -> None:
-    assert (await wallets.deposit("ann", Decimal("100.00"), "d1")).available == Decimal("100.00")
+    assert (await wallets.deposit("ann", Decimal("100.00"), "d1")).wallet.available == Decimal("100.00")
 
     async def stake(amount: str, bet: str) -> None:
         async def work(conn: AsyncConnection) -> None:
@@ -87,3 +87,18 @@ async def test_deposit_and_wallet_over_rest(gateway: RunningGateway) -> None:
     assert (await gateway.client.get("/api/v2/wallet", headers=eve)).json()["available"] == "25.50"
     refused = await gateway.client.post("/api/v2/wallets/eve/deposit", json={"amount": "1.00"}, headers=eve)
     assert refused.status_code == 403
+
+
+async def test_a_deposit_is_credited_once_per_reference(gateway: RunningGateway) -> None:
+    body = {"amount": "40.00", "reference": "psp-8812"}
+    first = await gateway.client.post("/api/v2/wallets/fay/deposit", json=body)
+    again = await gateway.client.post("/api/v2/wallets/fay/deposit", json=body)
+    other_amount = await gateway.client.post("/api/v2/wallets/fay/deposit", json={**body, "amount": "41.00"})
+    other_user = await gateway.client.post("/api/v2/wallets/gus/deposit", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json() == {"sub": "fay", "available": "40.00", "locked": "0.00"}
+    assert (other_amount.status_code, other_amount.json()["error"]["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+    assert (other_user.status_code, other_user.json()["error"]["code"]) == (409, "IDEMPOTENCY_MISMATCH")
+    assert (await gateway.services.wallets.wallet("fay")).available == Decimal("40.00")
+    assert (await gateway.services.wallets.wallet("gus")).available == Decimal("0.00")
+    assert await gateway.services.wallets.check() == []

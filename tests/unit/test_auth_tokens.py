@@ -221,10 +221,39 @@ def test_a_token_without_jti_verifies_with_jti_none(service: TokenService) -> No
     assert service.verify(jwt.encode(claims, SECRET, algorithm="HS256")).jti is None
 
 
-def test_only_a_literal_true_age_verified_claim_counts(service: TokenService) -> None:
-    token = jwt.encode(valid_claims(age_verified="yes"), SECRET, algorithm="HS256")
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        ({"age_verified": "yes"}, "age_verified"),
+        ({"age_verified": 1}, "age_verified"),
+        ({"region": ["GB"]}, "region"),
+        ({"region": "Great Britain"}, "region"),
+        ({"region": "G\x00"}, "region"),
+        ({"rate_limit": 600}, "rate_limit"),
+        ({"rate_limit": "lots"}, "rate_limit"),
+        ({"jti": "j" * 65}, "jti"),
+        ({"sub": "a\x00b"}, "sub"),
+        ({"sub": "s" * 201}, "sub"),
+        ({"iat": int(time.time()) + 3600, "exp": int(time.time()) + 7200}, "future"),
+        ({"exp": 1e20}, "lifetime"),
+        ({"exp": int(time.time()) + 31 * 86400}, "lifetime"),
+    ],
+)
+def test_malformed_or_impossible_claims_fail_closed(service: TokenService, claims: dict[str, Any], says: str) -> None:
+    token = jwt.encode(valid_claims(**claims), SECRET, algorithm="HS256")
+    with pytest.raises(Unauthenticated, match=says):
+        service.verify(token)
 
-    assert service.verify(token).age_verified is False
+
+def test_an_iat_a_little_ahead_is_within_leeway(service: TokenService) -> None:
+    token = jwt.encode(valid_claims(iat=int(time.time()) + 20), SECRET, algorithm="HS256")
+    assert service.verify(token).sub == "alice"
+
+
+def test_a_region_is_checked_when_a_token_is_issued(service: TokenService) -> None:
+    with pytest.raises(InvalidRequest, match="ISO 3166"):
+        service.issue("alice", ["odds:read"], region="Great Britain")
+    assert service.issue("alice", ["odds:read"], region="us-nj")[1]["region"] == "US-NJ"
 
 
 # -- TokenConfig ----------------------------------------------------------------------------------------
