@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit lint bench bench-fanout bench-bets bench-peers soak cluster clean
+.PHONY: install run test unit lint fuzz bench bench-fanout bench-bets bench-peers soak cluster clean
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# The fuzz test at length: random (not the fixed examples of `make test`), 2,000 per route.
+fuzz: $(STAMP)
+	ODDSGATE_FUZZ_EXAMPLES=$${ODDSGATE_FUZZ_EXAMPLES:-2000} ODDSGATE_FUZZ_RANDOM=1 $(BIN)/pytest tests/integration/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -55,4 +59,4 @@ cluster: $(STAMP)
 	$(BIN)/python -m tests.support.cluster --demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info oddsgate.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info oddsgate.db* oddsgate-journal

@@ -8,7 +8,7 @@ from auth.errors import Forbidden, Unauthenticated
 from auth.jurisdictions import Jurisdictions
 from auth.principal import ALL_SPORTS, Principal
 from auth.ratelimit import RateLimiter, RateState
-from auth.tokens import TokenService, bearer
+from auth.tokens import TokenService, bearer, origin_allowed
 from schema.visibility import Visibility
 
 # Scopes that show odds: gated by the caller's region and, where it says so, age verification.
@@ -36,6 +36,34 @@ class AccessControl:
         # Refreshed from the database by the gateway; checked on every authentication.
         self.revoked: frozenset[str] = frozenset()
         self._visibility: dict[tuple[frozenset[str], str | None], Visibility] = {}
+        # Open connections by token id: told when their token is revoked, so they can close.
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
+
+    def watch(self, principal: Principal, revoked: Callable[[], None]) -> Callable[[], None]:
+        """Call `revoked` if the principal's token is revoked while a connection holds it; returns
+        the function that stops watching (call it when the connection ends)."""
+        jti = principal.jti
+        if jti is None:
+            return _nothing
+        self._watchers.setdefault(jti, set()).add(revoked)
+
+        def unwatch() -> None:
+            watchers = self._watchers.get(jti)
+            if watchers is not None:
+                watchers.discard(revoked)
+                if not watchers:
+                    del self._watchers[jti]
+
+        return unwatch
+
+    def update_revoked(self, revoked: frozenset[str]) -> None:
+        """The revoked token ids as the database lists them now; connections of newly revoked
+        tokens are told."""
+        fresh = revoked - self.revoked
+        self.revoked = revoked
+        for jti in fresh & self._watchers.keys():
+            for told in tuple(self._watchers.pop(jti, ())):
+                told()
 
     def authenticate(self, token: str, origin: str | None = None) -> Principal:
         """`origin`: the request's Origin header. A token bound to origins (an embed token) is refused
@@ -44,8 +72,8 @@ class AccessControl:
         if principal.jti is not None and principal.jti in self.revoked:
             raise Unauthenticated("this token has been revoked")
         allowed = principal.origins
-        if allowed is not None and origin is not None and origin.strip().rstrip("/").lower() not in allowed:
-            raise Forbidden(f"this token may be used from {', '.join(sorted(allowed))}, not {origin}")
+        if allowed is not None and not origin_allowed(origin, allowed):
+            raise Forbidden(f"this token may be used from {', '.join(sorted(allowed))}, not {(origin or '')[:100]!r}")
         return principal
 
     def authenticate_header(self, header: str | None, origin: str | None = None) -> Principal:
@@ -83,6 +111,10 @@ class AccessControl:
         if ALL_SPORTS in names:
             raise ValueError("'*' is every sport, not a list of them")
         return frozenset(p for p in (self.resolve_sport(n) for n in names) if p is not None)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _intersect(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:

@@ -230,12 +230,31 @@ def _shared(items: list[str]) -> frozenset[str]:
 
 
 def normal_origin(origin: str) -> str:
-    """`https://news.example` as browsers send it: scheme and host (and port), no slash, lower case;
-    raises InvalidRequest for anything else."""
+    """`https://news.example` as browsers send it: scheme and host (and a port that is not the
+    scheme's default), no slash, lower case; raises InvalidRequest for anything else. Origins are
+    compared in this form everywhere: hosts are case-insensitive, schemes are not interchangeable."""
     value = origin.strip().rstrip("/").lower()
-    if not re.fullmatch(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?", value):
-        raise InvalidRequest(f"{origin!r} is not an origin like https://news.example")
-    return value
+    found = re.fullmatch(r"(https?)://([a-z0-9.\-]+)(?::([0-9]{1,5}))?", value)
+    if found is None:
+        raise InvalidRequest(f"{origin[:100]!r} is not an origin like https://news.example")
+    scheme, host, port = found.groups()
+    if port is None or int(port) == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{int(port)}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a request's Origin header is one of `allowed` (normal origins). A request without
+    one is not a browser page's; one that is not an origin at all is refused."""
+    if origin is None:
+        return True
+    try:
+        return normal_origin(origin) in allowed
+    except InvalidRequest:
+        return False
 
 
 def bearer(header: str | None) -> str:

@@ -32,9 +32,10 @@ import random
 import resource
 import shlex
 import sys
+import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,8 @@ from feeds.publish import DELTAS_CHANNEL, BroadcastSink, encode_delta
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from schema.model import Delta, SourceQuote
-from store.audit import AuditRepository, ChangeValues, EventValues
+from store.audit import AuditRepository, ChangeValues, DeadLetterValues, EventValues
+from store.audit_journal import AuditJournal
 from store.audit_writer import AuditWriter
 
 ADAPTER = "canonical"
@@ -324,8 +326,20 @@ class DiscardingRepository(AuditRepository):
     def __init__(self) -> None:
         self.rows = 0
 
-    async def append(self, events: Sequence[EventValues], changes: Sequence[ChangeValues]) -> None:
+    async def append(
+        self,
+        events: Sequence[EventValues],
+        changes: Sequence[ChangeValues],
+        progress: Mapping[str, int] | None = None,
+        dead: Sequence[DeadLetterValues] = (),
+    ) -> None:
         self.rows += len(changes)
+
+    async def journal_progress(self, segment: str) -> int:
+        return 0
+
+    async def forget_segments(self, segments: Sequence[str]) -> None:
+        return None
 
 
 class Pipeline:
@@ -335,17 +349,22 @@ class Pipeline:
         self.broadcast = Broadcast("memory://", queue_size=settings.broadcast_queue)
         self.metrics = Metrics()
         self.audit: AuditWriter | None = None
-        sinks: list[Callable[[Delta], None]] = [BroadcastSink(self.broadcast)]
+        self.journal_dir: tempfile.TemporaryDirectory[str] | None = None
         if audit:
+            # The journal on the same disk the gateway would use: its write per delta is the cost.
+            self.journal_dir = tempfile.TemporaryDirectory(prefix="oddsgate-bench-journal-", dir=".")
             self.audit = AuditWriter(
                 DiscardingRepository(),
+                AuditJournal(Path(self.journal_dir.name)),
                 method=METHOD,
                 method_version=METHOD_VERSION,
                 interval=settings.audit_interval,
                 batch=settings.audit_batch,
             )
-            sinks.append(self.audit)
-        sinks.append(self.metrics.delta_sink())
+        sinks: list[Callable[[Delta], None]] = [
+            BroadcastSink(self.broadcast, audit=self.audit.record if self.audit is not None else None),
+            self.metrics.delta_sink(),
+        ]
         self.book = OddsBook(
             BookConfig(source_down_after=settings.source_down_after, auto_suspend=settings.auto_suspend),
             consensus_config(settings),
@@ -375,6 +394,8 @@ class Pipeline:
     async def stop(self) -> None:
         if self.audit is not None:
             await self.audit.stop()
+        if self.journal_dir is not None:
+            self.journal_dir.cleanup()
         await self.broadcast.disconnect()
 
 

@@ -7,6 +7,7 @@ through here and comes out as a Delta with the event's next `seq`, handed to the
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,11 @@ class MarketState:
         return bool(self.reasons)
 
 
+def new_epoch() -> str:
+    """A fresh epoch: the event's sequence starts over, and nothing before it can be replayed."""
+    return secrets.token_hex(4)
+
+
 @dataclass(slots=True)
 class EventState:
     info: EventInfo
@@ -97,6 +103,9 @@ class EventState:
     state: MatchState | None = None
     # Every incident id reported, oldest first (a dict keeps order), beyond those the state keeps.
     seen_incidents: dict[str, None] = field(default_factory=dict)
+    # The run of `seq`: new whenever an event's state starts afresh in a book that prices it (a
+    # process that started without it), kept by replicas and by snapshots.
+    epoch: str = field(default_factory=new_epoch)
 
 
 class OddsBook:
@@ -240,9 +249,9 @@ class OddsBook:
         if event is None:
             if delta.event is None:
                 return False
-            event = EventState(delta.event, delta.status or EventStatus.SCHEDULED, announce=False)
+            event = EventState(delta.event, delta.status or EventStatus.SCHEDULED, announce=False, epoch=delta.epoch)
             self.events[delta.event_id] = event
-        elif delta.seq != event.seq + 1:
+        elif delta.seq != event.seq + 1 or delta.epoch != event.epoch:
             return False
         now = self.clock()
         event.seq, event.updated_at, event.snapshot = delta.seq, delta.timestamp, None
@@ -268,9 +277,21 @@ class OddsBook:
         """Take an event's whole state from a snapshot newer than what this book has (or as new,
         with `replace_equal`, when the book's state is known to have missed changes)."""
         current = self.events.get(snapshot.info.id)
-        if current is not None and (current.seq > snapshot.seq or (current.seq == snapshot.seq and not replace_equal)):
+        same_run = current is not None and current.epoch == snapshot.epoch
+        if (
+            same_run
+            and current is not None
+            and (current.seq > snapshot.seq or (current.seq == snapshot.seq and not replace_equal))
+        ):
             return False
-        state = EventState(snapshot.info, snapshot.status, snapshot.seq, snapshot.updated_at, announce=False)
+        state = EventState(
+            snapshot.info,
+            snapshot.status,
+            snapshot.seq,
+            snapshot.updated_at,
+            announce=False,
+            epoch=snapshot.epoch or new_epoch(),
+        )
         state.state = snapshot.state
         if snapshot.state is not None:
             _remember(state.seen_incidents, snapshot.state.incidents)
@@ -435,7 +456,9 @@ class OddsBook:
             # The first delta of an event describes it fully, status included.
             change.setdefault("status", event.status)
             event.announce = False
-        delta = Delta(event.info.id, event.info.sport, event.seq, stamp, source, reason, event=info, **change)
+        delta = Delta(
+            event.info.id, event.info.sport, event.seq, stamp, source, reason, event=info, epoch=event.epoch, **change
+        )
         for sink in self.sinks:
             sink(delta)
         return delta
@@ -452,7 +475,9 @@ class OddsBook:
                     key=market_order,
                 )
             )
-            state.snapshot = Event(state.info, state.status, state.seq, state.updated_at, markets, state.state)
+            state.snapshot = Event(
+                state.info, state.status, state.seq, state.updated_at, markets, state.state, state.epoch
+            )
         return state.snapshot
 
 

@@ -85,6 +85,8 @@ class Hub:
         self.queue_size = queue_size
         self.stats = HubStats()
         self.seen: dict[str, int] = {}
+        # The epoch of the run of each event's sequence this process follows.
+        self.epochs: dict[str, str] = {}
         self._everything: set[Listener] = set()
         self._by_event: dict[str, set[Listener]] = {}
         self._by_sport: dict[str, set[Listener]] = {}
@@ -106,6 +108,10 @@ class Hub:
 
     def accept_local(self, delta: Delta, payload: bytes) -> None:
         """A delta this process priced: handed out at once, in the book's order, never decoded."""
+        if self.epochs.get(delta.event_id, delta.epoch) != delta.epoch:
+            # The book started the event over (it had left the book): listeners start over too.
+            self._forget(delta.event_id)
+            self._reset(delta.event_id, delta.sport)
         if delta.seq > self.seen.get(delta.event_id, 0):
             self._accept(delta, payload, absorb=False)
 
@@ -147,12 +153,23 @@ class Hub:
     def prune(self) -> None:
         """Forget the sequence and history of events that have left the book."""
         for event_id in [e for e in self.seen if e not in self.book.events]:
-            del self.seen[event_id]
-            self.history.forget(event_id)
+            self._forget(event_id)
 
-    def since(self, event_id: str, seq: int) -> list[Delta] | None:
-        """What a client that last saw `seq` of this event missed, or None if that is too old."""
+    def since(self, event_id: str, seq: int, epoch: str | None = None) -> list[Delta] | None:
+        """What a client that last saw `seq` of this event missed, or None if that is too old, or
+        when it counted in another epoch (`epoch`, when the client gives it): then nothing it
+        missed can be told apart from what it never saw."""
+        if epoch is not None and self.epochs.get(event_id) != epoch:
+            return None
         return self.history.since(event_id, seq, self.seen.get(event_id, 0))
+
+    def epoch(self, event_id: str) -> str | None:
+        return self.epochs.get(event_id)
+
+    def _forget(self, event_id: str) -> None:
+        self.seen.pop(event_id, None)
+        self.epochs.pop(event_id, None)
+        self.history.forget(event_id)
 
     # -- the stream ----------------------------------------------------------------------------
 
@@ -211,20 +228,38 @@ class Hub:
         delta = _delta(body)
         if delta is None:
             return
+        if self.epochs.get(delta.event_id, delta.epoch) != delta.epoch:
+            await self._restart(delta, payload)
+            return
         last = self.seen.get(delta.event_id, 0)
         if delta.seq <= last:
             return
         if delta.seq != last + 1:
-            await self._repair(delta.event_id, delta.seq)
+            await self._repair(delta.event_id, delta.seq, delta.epoch, delta.sport)
             if delta.seq <= self.seen.get(delta.event_id, 0):
                 return
         self._accept(delta, payload)
 
-    def _accept(self, delta: Delta, payload: bytes, absorb: bool = True) -> None:
+    async def _restart(self, delta: Delta, payload: bytes) -> None:
+        """The owner's sequence of this event started over (a new epoch: its pricer restarted
+        without the old state). Nothing of the old run follows on: the replica takes the new run
+        from Redis (history or snapshot) without handing it out, and listeners resynchronise."""
+        event_id = delta.event_id
+        self.book.events.pop(event_id, None)
+        self._forget(event_id)
+        self._stale.discard(event_id)
+        await self._repair(event_id, delta.seq, delta.epoch, delta.sport, hand_out=False)
+        if delta.seq == self.seen.get(event_id, 0) + 1:
+            self._accept(delta, payload)
+
+    def _accept(self, delta: Delta, payload: bytes, absorb: bool = True, hand_out: bool = True) -> None:
         self.seen[delta.event_id] = delta.seq
+        self.epochs[delta.event_id] = delta.epoch
         if absorb:
             self.book.absorb(delta)
         self.history.add(delta)
+        if not hand_out:
+            return
         item = Published(delta, payload)
         self.stats.dispatched += 1
         targets = self._by_event.get(delta.event_id)
@@ -237,27 +272,33 @@ class Hub:
             for listener in tuple(targets):
                 listener.deliver(item)
 
-    async def _repair(self, event_id: str, upto: int) -> None:
-        """Fill the gap before `upto` from the Redis history, or else from the latest snapshot."""
+    async def _repair(self, event_id: str, upto: int, epoch: str, sport: str, *, hand_out: bool = True) -> None:
+        """Fill the gap before `upto` (of run `epoch`) from the Redis history, or else from the
+        latest snapshot; what cannot be filled is a reset for the event's listeners."""
         if self.store is not None:
             for body in await self.store.history(event_id):
                 delta = _delta(_loads(body))
-                if delta is not None and delta.seq == self.seen.get(event_id, 0) + 1 and delta.seq < upto:
-                    self._accept(delta, body)
+                if (
+                    delta is not None
+                    and delta.epoch == epoch
+                    and delta.seq == self.seen.get(event_id, 0) + 1
+                    and delta.seq < upto
+                ):
+                    self._accept(delta, body, hand_out=hand_out)
                     self.stats.repaired += 1
-            if self.seen.get(event_id, 0) + 1 >= upto:
+            if hand_out and self.seen.get(event_id, 0) + 1 >= upto:
                 return
             event = _event(_loads(await self.store.snapshot(event_id)))
-            if event is not None and event.seq > self.seen.get(event_id, 0):
+            if event is not None and event.epoch == epoch and event.seq > self.seen.get(event_id, 0):
                 self.book.restore(event)
-                self.seen[event_id] = event.seq
+                self.seen[event_id], self.epochs[event_id] = event.seq, epoch
         if upto - 1 > self.seen.get(event_id, 0):
             # Nothing holds what was missed (Redis lost it): go on from the next delta so clients
             # keep getting prices, and take the whole event from the owner's next snapshot.
-            self.seen[event_id] = upto - 1
+            self.seen[event_id], self.epochs[event_id] = upto - 1, epoch
             self.book.rebase(event_id, upto - 1)
             self._stale.add(event_id)
-        self._reset(event_id)
+        self._reset(event_id, sport)
 
     async def _catch_up(self) -> None:
         """Take whatever Redis holds that this process has not seen: at start, and after pub/sub was lost."""
@@ -269,17 +310,24 @@ class Hub:
             if event is not None and event.info.id not in self.seen:
                 self.book.restore(event)
                 self.seen[event.info.id] = event.seq
+                self.epochs[event.info.id] = self.book.events[event.info.id].epoch
         for event_id, entries in (await self.store.histories()).items():
-            for body in entries:
-                delta = _delta(_loads(body))
-                if delta is None:
-                    continue
+            run = [(delta, body) for body in entries if (delta := _delta(_loads(body))) is not None]
+            if not run:
+                continue
+            # The list may hold an older run before the current one: only the current one counts.
+            epoch = run[-1][0].epoch
+            run = [(delta, body) for delta, body in run if delta.epoch == epoch]
+            if self.epochs.get(event_id, epoch) != epoch:
+                first, body = run.pop(0)
+                await self._restart(first, body)
+            for delta, body in run:
                 last = self.seen.get(event_id, 0)
                 if delta.seq == last + 1:
                     self._accept(delta, body)
                     self.stats.repaired += 1
                 elif delta.seq > last + 1:
-                    await self._repair(event_id, delta.seq)
+                    await self._repair(event_id, delta.seq, delta.epoch, delta.sport)
                     if delta.seq == self.seen.get(event_id, 0) + 1:
                         self._accept(delta, body)
 
@@ -292,24 +340,27 @@ class Hub:
                     event = _event(_loads(await self.store.snapshot(event_id)))
                 except (RedisError, OSError):
                     break
-                if event is None or event.seq < self.seen.get(event_id, 0):
+                same_run = event is not None and event.epoch == self.epochs.get(event_id)
+                if event is None or (same_run and event.seq < self.seen.get(event_id, 0)):
                     continue
                 self.book.restore(event, replace_equal=True)
-                self.seen[event_id] = event.seq
+                self.seen[event_id], self.epochs[event_id] = event.seq, event.epoch
                 self._stale.discard(event_id)
-                self._reset(event_id)
+                self._reset(event_id, event.info.sport)
 
-    def _reset(self, event_id: str) -> None:
+    def _reset(self, event_id: str, sport: str | None = None) -> None:
         self.stats.resets += 1
         self.history.forget(event_id)
-        for listener in tuple(self._listeners_of(event_id)):
+        for listener in tuple(self._listeners_of(event_id, sport)):
             listener.reset(event_id)
 
-    def _listeners_of(self, event_id: str) -> set[Listener]:
+    def _listeners_of(self, event_id: str, sport: str | None) -> set[Listener]:
+        """Everyone who may hear of the event: by id, by sport (given, since the replica may not
+        know the event yet), or everything."""
         state = self.book.events.get(event_id)
         listeners = set(self._everything) | self._by_event.get(event_id, set())
-        if state is not None:
-            listeners |= self._by_sport.get(state.info.sport, set())
+        for name in {sport, state.info.sport if state is not None else None} - {None}:
+            listeners |= self._by_sport.get(str(name), set())
         return listeners
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
 from feeds.aliases import AliasBook, Team, alias_key, slugify
+from schema import text
 from schema.errors import InvalidRequest
 from schema.match import INCIDENTS, MatchState
 from schema.model import (
@@ -34,8 +36,10 @@ class Normalizer:
         self._market_types: dict[str, MarketType] = {}
         self._statuses: dict[str, EventStatus] = {}
         self._outcomes: dict[tuple[str, MarketType, str, str], str] = {}
+        self.texts = TextChecks()
 
     def normalize(self, quote: SourceQuote) -> MarketQuote:
+        quote = self.texts.quote(quote)
         event = self.event(quote)
         status = self.status(quote.status) if quote.status is not None else None
         if quote.state is not None:
@@ -83,6 +87,8 @@ class Normalizer:
         if home.slug == away.slug:
             raise InvalidRequest(f"home and away are the same team ({home.name})")
         event_id = f"{home.slug}-{away.slug}-{quote.start_time.date().isoformat()}"
+        if len(event_id) > text.EVENT_ID:
+            raise InvalidRequest(f"the team names make an event id longer than {text.EVENT_ID} characters")
         info = EventInfo(event_id, sport, league, home.name, away.name, quote.start_time)
         if len(self._events) >= _CACHE_LIMIT:
             self._events.clear()
@@ -181,6 +187,111 @@ class Normalizer:
         if line is not None and line != 0:
             raise InvalidRequest(f"a {market_type.value} market has no line, got {format_line(line)}")
         return None
+
+
+# Lengths of what vendors send before it is mapped to canonical names (the canonical ones are ours).
+_RAW_NAME = 64
+
+
+class TextChecks:
+    """Every text a quote carries, checked before anything of it is kept (see `quote`). Vendors
+    send the same few names again and again: what a combination of them checked to is remembered
+    (bounded like the normalizer's caches), so a repeated quote costs one lookup."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+
+    def quote(self, quote: SourceQuote) -> SourceQuote:
+        """The quote with every text it carries NFC-normalized and stripped; raises InvalidRequest
+        naming the field that holds a control character or is longer than the column it ends up
+        in. Every adapter's quotes pass here, so nothing reaches the book, the feed or the audit
+        that the database would refuse."""
+        given = (
+            quote.source,
+            quote.sport,
+            quote.league,
+            quote.home_team,
+            quote.away_team,
+            quote.status,
+            quote.market,
+            *(label for label, _ in quote.prices),
+        )
+        cleaned = self._seen.get(given)
+        if cleaned is None:
+            cleaned = _cleaned(given)
+            if len(self._seen) >= _CACHE_LIMIT:
+                self._seen.clear()
+            # () stands for "already clean", the usual case, without keeping a second copy.
+            self._seen[given] = () if cleaned == given else cleaned
+        state = quote.state if quote.state is None else _checked_state(quote.state)
+        if not cleaned and state is quote.state:
+            return quote
+        source, sport, league, home, away, status, market, *labels = cleaned or given
+        assert source is not None
+        assert sport is not None
+        assert home is not None
+        assert away is not None
+        return replace(
+            quote,
+            source=source,
+            sport=sport,
+            league=league,
+            home_team=home,
+            away_team=away,
+            status=status,
+            market=market,
+            prices=tuple((str(label), price) for label, (_, price) in zip(labels, quote.prices, strict=True)),
+            state=state,
+        )
+
+
+_FIELDS = (
+    ("source", text.SOURCE),
+    ("sport", _RAW_NAME),
+    ("league", text.LEAGUE),
+    ("home_team", text.TEAM),
+    ("away_team", text.TEAM),
+    ("status", _RAW_NAME),
+    ("market", _RAW_NAME),
+)
+
+
+def _cleaned(given: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    """The fields cleaned; raises InvalidRequest naming the first that cannot be stored."""
+    cleaned: list[str | None] = []
+    for position, value in enumerate(given):
+        field, limit = _FIELDS[position] if position < len(_FIELDS) else ("outcomes.id", text.LABEL)
+        if value is None:
+            cleaned.append(None)
+        elif field == "league":
+            cleaned.append(text.clean(value, field, limit, blank=True) or None)
+        else:
+            cleaned.append(text.clean(value, field, limit))
+    return tuple(cleaned)
+
+
+def _checked_state(state: MatchState) -> MatchState:
+    def optional(value: str | None, field: str) -> str | None:
+        return None if value is None else text.clean(value, f"state.{field}", text.LABEL)
+
+    incidents = tuple(
+        replace(
+            incident,
+            id=text.clean(incident.id, "state.incidents.id", text.LABEL),
+            type=text.clean(incident.type, "state.incidents.type", _RAW_NAME),
+            period=optional(incident.period, "incidents.period"),
+            clock=optional(incident.clock, "incidents.clock"),
+            player=optional(incident.player, "incidents.player"),
+        )
+        for incident in state.incidents
+    )
+    return replace(
+        state,
+        period=optional(state.period, "period"),
+        clock=optional(state.clock, "clock"),
+        detail=optional(state.detail, "detail"),
+        incidents=incidents,
+    )
 
 
 def check_incidents(sport: str, state: MatchState) -> None:

@@ -18,6 +18,7 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.graphql import GraphQLGuard, OddsgateGraphQL
 from gateway.metrics import RequestTimer
 from gateway.partner_ws import partner_endpoint
+from gateway.request_limits import BodyLimits, LimitedBodies
 from gateway.routes import bets, control, ingest, insights, odds, ops, wallet, web
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
@@ -43,6 +44,10 @@ class Gateway(Starlette):
 
 async def _partner(scope: Scope, receive: Receive, send: Send) -> None:
     await partner_endpoint(WebSocket(scope, receive, send))
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    return BodyLimits(settings.ingest_max_body_bytes, settings.graphql_max_body_bytes, settings.request_max_body_bytes)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -75,7 +80,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *web.ROUTES,
             Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
         ],
-        middleware=[Middleware(RequestTimer), Middleware(RateLimitHeaders)],
+        middleware=[
+            Middleware(RequestTimer),
+            Middleware(LimitedBodies, limits=body_limits(settings), timeout=settings.body_timeout),
+            Middleware(RateLimitHeaders),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from auth.ratelimit import parse_rate
 from feeds.outbox import SlowConsumer
 from gateway.errors import on_oddsgate_error, status_response
 from gateway.graphql_cohorts import Cohort, Cohorts
+from gateway.origins import socket_origin_allowed
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
@@ -40,6 +42,7 @@ from schema.errors import OddsgateError
 from schema.visibility import EVERYTHING
 
 log = logging.getLogger(__name__)
+MAX_OPERATION_ID = 128
 # The event loop keeps only weak references to tasks; closes and pings in flight are kept here.
 _closing: set[asyncio.Task[None]] = set()
 
@@ -55,6 +58,7 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         self.settings = view.settings
         self._rate = ConnectionRate(parse_rate(view.settings.ws_message_rate))
         self._expiry: asyncio.TimerHandle | None = None
+        self._unwatch: Callable[[], None] | None = None
         # A timer, not a task: an idle connection should hold as little as possible.
         self._heartbeat: asyncio.TimerHandle | None = None
 
@@ -118,6 +122,7 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             context.principal, context.visibility = principal, context.access.visibility(principal)
             delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
             self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
+            self._unwatch = context.access.watch(principal, self._revoked)
         await super().handle_connection_init(message)
         if self.context.principal is not None:
             # Read above; the token is not needed again for the connection's life.
@@ -145,13 +150,23 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             await self.send_message({"type": "ping"})
 
     def _expired(self) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason="the token expired")
-        )
+        self._close_later(CLOSE_UNAUTHENTICATED, "the token expired")
+
+    def _revoked(self) -> None:
+        self._close_later(CLOSE_UNAUTHENTICATED, "the token was revoked")
+
+    def _close_later(self, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.websocket.close(code=code, reason=reason))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
 
     async def handle_subscribe(self, message: Any) -> None:
+        operation_id = message.get("id") if isinstance(message, dict) else None
+        if isinstance(operation_id, str) and len(operation_id) > MAX_OPERATION_ID:
+            # The protocol's answer to a message it cannot take: 4400. An id is kept for the
+            # operation's life, so its size is bounded like everything a client makes us hold.
+            await self.websocket.close(code=4400, reason=f"operation ids are at most {MAX_OPERATION_ID} characters")
+            return
         payload = message.get("payload") if isinstance(message, dict) else None
         if isinstance(payload, dict) and isinstance(payload.get("query"), str):
             # Widgets send the same document by the thousand; each operation keeps its text.
@@ -170,6 +185,8 @@ class CohortHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
         if self._expiry is not None:
             self._expiry.cancel()
         if self._heartbeat is not None:
@@ -194,12 +211,19 @@ class OddsgateGraphQL(GraphQL[GraphQLContext, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             # Counted (and closed with 4429) by the handler, which also charges the token's rate.
             max_subscriptions_per_connection=None,
-            allowed_origins=settings.allowed_origins,
+            # Checked in __call__ by the same rule as /ws; strawberry's own check is left open.
+            allowed_origins=("*",),
         )
         self.settings = settings
         self._cohorts: Cohorts | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            socket = WebSocket(scope, receive, send)
+            if not socket_origin_allowed(socket, self.settings.allowed_origins):
+                # Closing before accepting answers the handshake with 403.
+                await socket.close(code=CLOSE_FORBIDDEN)
+                return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

@@ -47,6 +47,11 @@ class Metrics:
         self.sources_down = Gauge("oddsgate_sources_down", "Sources currently marked down", registry=r)
         self.audit_backlog = Gauge("oddsgate_audit_backlog", "Audit rows waiting to be written", registry=r)
         self.audit_written = Gauge("oddsgate_audit_rows_written", "Audit rows written since start", registry=r)
+        self.audit_dead_letters = Gauge(
+            "oddsgate_audit_dead_letters",
+            "Audit rows the database refused on their own, kept in audit_dead_letters, since start",
+            registry=r,
+        )
         self.hub_dispatched = Gauge("oddsgate_hub_deltas", "Deltas handed to this process's clients", registry=r)
         self.hub_repaired = Gauge(
             "oddsgate_hub_repaired", "Deltas recovered from Redis after pub/sub lost them", registry=r

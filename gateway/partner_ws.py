@@ -26,7 +26,7 @@ from feeds.outbox import Outbox, SlowConsumer
 from feeds.queries import only_markets, visible_markets
 from feeds.regional import regional_view
 from gateway.alerting import AlertListener
-from gateway.origins import origin_allowed
+from gateway.origins import socket_origin_allowed
 from gateway.services import Services
 from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
 from resolvers.slow_clients import SlowClientGuard
@@ -36,6 +36,8 @@ from schema.render import event_json, ws_delta_json
 from schema.visibility import EVERYTHING, Visibility
 
 MAX_CONFLATE_MS = 60_000
+# The longest `event.{id}` channel, with room for `odds.{sport}.{market}` names.
+MAX_CHANNEL_NAME = 256
 ALERTS = "alerts"
 log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -68,6 +70,8 @@ def parse_channel(services: Services, name: object, conflate_ms: int, visibility
     """Raises InvalidRequest for an unknown channel, Forbidden for one the token sees nothing of."""
     if not isinstance(name, str):
         raise InvalidRequest(f"channel names are strings, got {name!r}")
+    if len(name) > MAX_CHANNEL_NAME:
+        raise InvalidRequest(f"channel names are at most {MAX_CHANNEL_NAME} characters")
     kind, _, rest = name.partition(".")
     if kind == "event" and rest:
         state = services.book.events.get(rest)
@@ -103,11 +107,13 @@ class PartnerConnection:
         self._regional: Callable[[Delta], Delta] | None = None
         self._alerts: AlertListener | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._closing: str | None = None
         self._close_code = 1000
         self._message_rate = parse_rate(settings.ws_message_rate)
         # conflate_ms: per market, the latest delta and whether it stands for more than one.
         self._window: dict[ConflationKey, tuple[Delta, bool]] = {}
+        self._resets: set[str] = set()
         self._flush: asyncio.TimerHandle | None = None
         self._guard: SlowClientGuard | None = None
         # Timers rather than tasks: an idle connection costs two tasks (reader, writer), no more.
@@ -126,16 +132,25 @@ class PartnerConnection:
         if conflate is None:
             return
         delta = item.delta if self._regional is None else self._regional(item.delta)
+        # After a reset that could send no snapshot, the next delta says it does not follow on.
+        unmarked = not self._resets or delta.event_id not in self._resets
+        self._resets.discard(delta.event_id)
         if conflate == 0:
             # Whatever of this event is held for a window goes first: seq never runs backwards.
             if self._window:
                 self._release(lambda key: key[0] == delta.event_id)
+            if not unmarked:
+                self.outbox.push(delta, ws_conflated_frame(delta))
+                return
             frame = ws_published_frame(item) if self._regional is None else ws_frame(delta)
             self.outbox.push(delta, frame)
             return
         key = conflation_key(delta)
         older = self._window.pop(key, None)
-        self._window[key] = (delta, False) if older is None else (merge_deltas(older[0], delta), True)
+        if older is None:
+            self._window[key] = (delta, not unmarked)
+        else:
+            self._window[key] = (merge_deltas(older[0], delta), True)
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(conflate / 1000, self._flush_window)
 
@@ -144,6 +159,10 @@ class PartnerConnection:
             del self._window[key]
         if self._events_of(list(self.channels.values()), only=event_id):
             self._send_snapshot(event_id, reset=True)
+        else:
+            # This process does not hold the event yet (its replica starts over): no snapshot to
+            # send, so the next delta of it is marked.
+            self._resets.add(event_id)
 
     def _flush_window(self) -> None:
         self._flush = None
@@ -173,10 +192,15 @@ class PartnerConnection:
         self._regional = regional_view(self.visibility.sources, self.services.book)
         delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
+        self._unwatch = access.watch(principal, self._revoked)
         self.send({"event": "authenticated", "sub": principal.sub, "expires_at": principal.expires_at})
 
     def _expired(self) -> None:
         self.close(CLOSE_UNAUTHENTICATED, "the token expired")
+
+    def _revoked(self) -> None:
+        self._error("UNAUTHENTICATED", "this token has been revoked")
+        self.close(CLOSE_UNAUTHENTICATED, "the token was revoked")
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is already queued: the writer stops at the empty frame, then the reader."""
@@ -216,11 +240,7 @@ class PartnerConnection:
         conflate_ms = message.get("conflate_ms", 0)
         if not isinstance(conflate_ms, int) or isinstance(conflate_ms, bool) or not 0 <= conflate_ms <= MAX_CONFLATE_MS:
             raise InvalidRequest(f"'conflate_ms' must be an integer from 0 to {MAX_CONFLATE_MS}")
-        since = message.get("since") or {}
-        if not isinstance(since, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in since.items()
-        ):
-            raise InvalidRequest("'since' maps event ids to the last seq received, e.g. {\"nfl-game\": 41}")
+        since = _since(message.get("since"))
         # Every channel is checked before any is taken: a bad one changes nothing.
         wants_alerts = ALERTS in names
         if wants_alerts and self.principal is not None:
@@ -237,11 +257,11 @@ class PartnerConnection:
         self.send({"event": "subscribed", "channels": [c.name for c in added] + ([ALERTS] if wants_alerts else [])})
         # No await from registration to here: no delta can slip between a snapshot and what follows it.
         resumed = set()
-        for event_id, seq in since.items():
+        for event_id, (seq, epoch) in since.items():
             if event_id in self.services.book.events and not self._events_of(added, only=event_id):
                 continue  # not an event of these channels: nothing of it is sent
             resumed.add(event_id)
-            missed = self.services.hub.since(event_id, seq)
+            missed = self.services.hub.since(event_id, seq, epoch)
             if missed is None:
                 self._send_snapshot(event_id, reset=True)
                 continue
@@ -299,6 +319,7 @@ class PartnerConnection:
                 "event": "snapshot",
                 "event_id": event_id,
                 "seq": event.seq if event is not None else 0,
+                "epoch": event.epoch if event is not None else None,
                 "reset": reset,
                 "data": event_json(visible) if visible is not None else None,
             }
@@ -328,6 +349,8 @@ class PartnerConnection:
         finally:
             self.services.hub.unlisten(self)
             self._stop_alerts()
+            if self._unwatch is not None:
+                self._unwatch()
             for handle in (self._flush, self._expiry, self._init_timer, self._heartbeat):
                 if handle is not None:
                     handle.cancel()
@@ -418,6 +441,28 @@ class PartnerConnection:
         return True
 
 
+def _since(value: object) -> dict[str, tuple[int, str | None]]:
+    """`since`: event id -> the last seq received, or -> {"seq", "epoch"} as the deltas carried them
+    (with the epoch, a sequence that started over since is told apart from one that went on)."""
+    if value is None:
+        return {}
+    usage = '\'since\' maps event ids to the last seq received, or to {"seq": 41, "epoch": "..."}'
+    if not isinstance(value, dict):
+        raise InvalidRequest(usage)
+    found: dict[str, tuple[int, str | None]] = {}
+    for event_id, mark in value.items():
+        seq, epoch = (mark.get("seq"), mark.get("epoch")) if isinstance(mark, dict) else (mark, None)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise InvalidRequest(usage)
+        if epoch is not None and (not isinstance(epoch, str) or len(epoch) > MAX_EPOCH):
+            raise InvalidRequest(usage)
+        found[event_id] = (seq, epoch)
+    return found
+
+
+MAX_EPOCH = 64
+
+
 def _names(message: dict[str, Any]) -> list[str]:
     names = message.get("channels")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -427,7 +472,7 @@ def _names(message: dict[str, Any]) -> list[str]:
 
 async def partner_endpoint(socket: WebSocket) -> None:
     services: Services = socket.app.state.services
-    if not origin_allowed(socket, services.settings.allowed_origins):
+    if not socket_origin_allowed(socket, services.settings.allowed_origins):
         # Closing before accepting answers the handshake with 403.
         await socket.close(code=CLOSE_FORBIDDEN)
         return

@@ -39,6 +39,7 @@ from gateway.alerting import AlertService
 from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.webhook_addresses import AddressPolicy
 from gateway.webhooks import WebhookService
 from insights.budget import LLMBudget
 from insights.llm import LLMClient
@@ -47,6 +48,7 @@ from schema.errors import Unavailable
 from schema.visibility import EVERYTHING, Visibility
 from store.alerts import AlertRepository
 from store.audit import AuditRepository
+from store.audit_journal import AuditJournal, journal_directory
 from store.audit_writer import AuditWriter
 from store.db import create_engine
 from store.insights import InsightRepository
@@ -114,8 +116,6 @@ class Services:
         up = sum(1 for s in sources if s.up)
         self.metrics.sources_up.set(up)
         self.metrics.sources_down.set(len(sources) - up)
-        self.metrics.audit_backlog.set(self.audit_writer.backlog)
-        self.metrics.audit_written.set(self.audit_writer.written)
         self.metrics.broadcast_overflows.set(self.broadcast.stats.overflowed)
         self.metrics.broadcast_outbound.set(self.broadcast.outbound)
         self.metrics.broadcast_dropped.set(self.broadcast.stats.dropped)
@@ -140,11 +140,18 @@ async def start_services(settings: Settings) -> Services:
     audit = AuditRepository(engine)
     writer = AuditWriter(
         audit,
+        AuditJournal(journal_directory(settings.audit_journal, settings.database_url)),
         method=METHOD,
         method_version=METHOD_VERSION,
         interval=settings.audit_interval,
         batch=settings.audit_batch,
+        shutdown_timeout=settings.audit_shutdown_timeout,
     )
+    # What a process that stopped left in the journal is written before anything new.
+    await writer.recover()
+    metrics.audit_backlog.set_function(lambda: writer.backlog)
+    metrics.audit_written.set_function(lambda: writer.written)
+    metrics.audit_dead_letters.set_function(lambda: writer.dead_lettered)
     consensus = ConsensusConfig(
         accuracy=dict(settings.source_weights),
         fresh_seconds=settings.fresh_seconds,
@@ -160,7 +167,7 @@ async def start_services(settings: Settings) -> Services:
             closed_retention=settings.closed_retention,
         ),
         consensus,
-        sinks=[publisher := BroadcastSink(broadcast), writer, metrics.delta_sink()],
+        sinks=[publisher := BroadcastSink(broadcast, audit=writer.record), metrics.delta_sink()],
         owns=ownership.owns,
         describe_owner=ownership.describe,
     )
@@ -172,7 +179,7 @@ async def start_services(settings: Settings) -> Services:
     normalizer = Normalizer(aliases)
     access = build_access(settings, normalizer)
     tokens = TokenRepository(engine)
-    access.revoked = frozenset(await tokens.revoked())
+    access.update_revoked(frozenset(await tokens.revoked()))
     services = Services(
         settings,
         engine,
@@ -194,6 +201,7 @@ async def start_services(settings: Settings) -> Services:
         ),
         webhooks := WebhookService(
             WebhookRepository(engine),
+            AddressPolicy(settings.webhook_allowed_networks),
             max_attempts=settings.webhook_max_attempts,
             backoff=settings.webhook_backoff,
             timeout=settings.webhook_timeout,
@@ -290,7 +298,7 @@ async def _refresh_revocations(services: Services) -> None:
     while True:
         await asyncio.sleep(services.settings.revocation_refresh)
         try:
-            services.access.revoked = frozenset(await services.tokens.revoked())
+            services.access.update_revoked(frozenset(await services.tokens.revoked()))
         except Exception:
             # The last known list stays in force; a database hiccup must not stop the checks.
             log.exception("refreshing revoked tokens failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -9,9 +10,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth.ratelimit import parse_rate
+from auth.tokens import normal_origin
 from betting.risk import RiskLimits
 from feeds.alerts import AlertRule
 from feeds.partitions import partition_set
+from schema.errors import InvalidRequest
 
 DEVELOPMENT_SECRET = "change-me-oddsgate-development-secret"
 
@@ -39,6 +42,9 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(100, gt=0)
     ws_message_rate: str = "50/second"
     ws_compression: bool = Field(False, description="offer permessage-deflate: less bandwidth, ~50 KB more per socket")
+    ws_close_timeout: float = Field(
+        5.0, gt=0, description="seconds a closing socket's client has to read what is queued before it is cut"
+    )
     log_level: str = "info"
 
     demo_feed: bool = True
@@ -58,7 +64,16 @@ class Settings(BaseSettings):
 
     audit_interval: float = Field(0.25, gt=0)
     audit_batch: int = Field(250, gt=0)
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    audit_journal: Path = Field(
+        Path("oddsgate-journal"), description="directory of the audit's journal (a subdirectory per database)"
+    )
+    audit_shutdown_timeout: float = Field(10.0, gt=0, description="seconds a shutdown spends writing the audit")
+    ingest_max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest body of the ingest routes")
+    graphql_max_body_bytes: int = Field(64 * 1024, gt=0, description="largest body of a GraphQL request")
+    request_max_body_bytes: int = Field(64 * 1024, gt=0, description="largest body of every other route")
+    body_timeout: float = Field(30.0, gt=0, description="seconds a client has to send a request body")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="largest request line and headers together")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a client has to send a request's headers")
     broadcast_queue: int = Field(1024, gt=0)
     ingest_backlog_limit: int = Field(
         20_000, gt=0, description="audit rows or Redis messages waiting beyond which ingest is refused (503)"
@@ -89,6 +104,9 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(5.0, gt=0)
     webhook_workers: int = Field(4, ge=1, le=64)
     webhook_refresh: float = Field(5.0, gt=0, description="seconds between reloads of registered webhooks")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list, description="JSON list of CIDRs webhooks may reach although not public"
+    )
 
     llm_base_url: str | None = Field(
         None, description="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1; unset: the heuristic"
@@ -115,6 +133,13 @@ class Settings(BaseSettings):
         defaults = RiskLimits().overridden(self.risk_limits)
         for limits in self.user_risk_limits.values():
             defaults.overridden(limits)
+        for origin in self.allowed_origins:
+            try:
+                normal_origin(origin)
+            except InvalidRequest as exc:
+                raise ValueError(f"ODDSGATE_ALLOWED_ORIGINS: {exc.message}") from None
+        for network in self.webhook_allowed_networks:
+            ipaddress.ip_network(network, strict=False)
         if any(weight < 0 for weight in self.source_weights.values()):
             raise ValueError("ODDSGATE_SOURCE_WEIGHTS must not contain negative weights")
         return self

@@ -1,6 +1,8 @@
 """Webhooks: partners' endpoints get significant moves, suspensions and alerts, signed, retried with
 exponential backoff, logged, and dead-lettered after the last attempt. The odds path only enqueues:
-a slow or dead endpoint holds up nobody."""
+a slow or dead endpoint holds up nobody. Deliveries go only to public addresses (see
+`gateway.webhook_addresses`); a webhook is changed only by its owner or an admin, and deleting it
+cancels what was still queued for it."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import orjson
 
 from auth.principal import Principal
 from feeds.alerts import Alert
+from gateway.webhook_addresses import AddressPolicy, AddressRefused
+from schema import text
 from schema.errors import InvalidRequest, NotFound
 from schema.model import Delta
 from schema.render import delta_json
@@ -47,6 +50,7 @@ class Hook:
     url: str
     events: frozenset[str]
     secret: str
+    owner: str
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class WebhookService:
     def __init__(
         self,
         repository: WebhookRepository,
+        addresses: AddressPolicy,
         *,
         max_attempts: int = 5,
         backoff: float = 1.0,
@@ -69,6 +74,7 @@ class WebhookService:
         workers: int = 4,
     ):
         self.repository = repository
+        self.addresses = addresses
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -78,7 +84,7 @@ class WebhookService:
         self._queue: asyncio.Queue[Job] = asyncio.Queue(_QUEUE)
         self._client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._retries: dict[str, tuple[asyncio.TimerHandle, Job]] = {}
         self._suspended: set[tuple[str, str]] = set()
 
     async def start(self, refresh: float = 5.0) -> None:
@@ -88,7 +94,7 @@ class WebhookService:
         self._tasks.append(asyncio.create_task(self._refresh(refresh), name="webhook-refresh"))
 
     async def stop(self) -> None:
-        for handle in self._retries.values():
+        for handle, _ in self._retries.values():
             handle.cancel()
         for task in self._tasks:
             task.cancel()
@@ -101,7 +107,7 @@ class WebhookService:
     async def reload(self) -> None:
         """Registrations made by any process, from the database."""
         self.hooks = {
-            row["id"]: Hook(row["id"], row["url"], frozenset(row["events"]), row["secret"])
+            row["id"]: Hook(row["id"], row["url"], frozenset(row["events"]), row["secret"], row["owner"])
             for row in await self.repository.active()
         }
 
@@ -164,20 +170,12 @@ class WebhookService:
                     "created_at": now,
                 }
             )
+        if job.hook.id not in self.hooks:
+            # Deleted (here, or on another process: the list is reloaded) while this was queued.
+            await self.repository.update_delivery(job.id, "cancelled", job.attempts, None, now)
+            return
         job.attempts += 1
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(job.hook.secret, int(time.time()), job.body),
-            "X-Oddsgate-Event": job.event,
-            "X-Oddsgate-Delivery": job.id,
-        }
-        error: str | None = None
-        try:
-            response = await self._client.post(job.hook.url, content=job.body, headers=headers)
-            if not 200 <= response.status_code < 300:
-                error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        error = await self._post(job)
         if error is None:
             await self.repository.update_delivery(job.id, "delivered", job.attempts, None, datetime.now(UTC))
             return
@@ -190,7 +188,38 @@ class WebhookService:
         await self.repository.update_delivery(job.id, "retrying", job.attempts, error, None)
         # Exponential backoff with jitter, off the workers: one slow endpoint does not hold a worker.
         delay = self.backoff * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
-        self._retries[job.id] = asyncio.get_running_loop().call_later(delay, self._requeue, job)
+        self._retries[job.id] = (asyncio.get_running_loop().call_later(delay, self._requeue, job), job)
+
+    async def _post(self, job: Job) -> str | None:
+        """None when the endpoint took the delivery, else what the delivery log may say: the class
+        of the status, or that there was no response. Nothing finer: the log must not tell a caller
+        which ports are open behind an address (a refused connection and a timeout read the same)."""
+        assert self._client is not None
+        try:
+            # Checked again now: the name may resolve elsewhere than when it was registered.
+            target = await self.addresses.check(job.hook.url)
+        except AddressRefused:
+            return "refused: the address is not public"
+        except InvalidRequest:
+            return "refused: the URL is not deliverable"
+        headers = {
+            "Content-Type": "application/json",
+            "Host": target.url.netloc,
+            SIGNATURE_HEADER: signature(job.hook.secret, int(time.time()), job.body),
+            "X-Oddsgate-Event": job.event,
+            "X-Oddsgate-Delivery": job.id,
+        }
+        # Connect to the address that was checked; TLS still verifies the certificate for the name.
+        extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+        try:
+            response = await self._client.post(
+                target.pinned_url(), content=job.body, headers=headers, extensions=extensions
+            )
+        except httpx.HTTPError:
+            return "no response"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code // 100}xx"
 
     def _requeue(self, job: Job) -> None:
         self._retries.pop(job.id, None)
@@ -213,13 +242,12 @@ class WebhookService:
         if not isinstance(body, dict):
             raise InvalidRequest("the body is a JSON object: {url, events, secret}")
         url, events, secret = body.get("url"), body.get("events"), body.get("secret")
-        parsed = urlparse(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise InvalidRequest("'url' must be an http(s) URL")
+        url = text.text(url, "url", text.URL)
+        await self.addresses.check(url)
         if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
             raise InvalidRequest(f"'events' is a non-empty list of {', '.join(EVENTS)}")
-        if not isinstance(secret, str) or len(secret) < 16:
-            raise InvalidRequest("'secret' is required: at least 16 characters, used to sign deliveries")
+        if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+            raise InvalidRequest("'secret' is required: 16 to 200 characters, used to sign deliveries")
         row = {
             "id": uuid.uuid4().hex,
             "url": url,
@@ -233,13 +261,30 @@ class WebhookService:
         await self.reload()
         return _public(row)
 
-    async def remove(self, webhook_id: str) -> None:
-        if not await self.repository.deactivate(webhook_id):
+    async def remove(self, principal: Principal, webhook_id: str) -> None:
+        """Only the owner (or an admin) may; for anyone else the webhook does not exist."""
+        owner = None if principal.has_scope("admin") else principal.sub
+        if not await self.repository.deactivate(webhook_id, owner):
             raise NotFound(f"no active webhook {webhook_id!r}")
         await self.reload()
+        for job_id, (handle, job) in list(self._retries.items()):
+            if job.hook.id == webhook_id:
+                handle.cancel()
+                del self._retries[job_id]
+                await self.repository.update_delivery(job_id, "cancelled", job.attempts, None, datetime.now(UTC))
 
-    async def list(self) -> list[dict[str, Any]]:
-        return [_public(row) for row in await self.repository.active()]
+    async def registered(self, principal: Principal) -> list[dict[str, Any]]:
+        """The caller's own webhooks; an admin's list has everyone's."""
+        owner = None if principal.has_scope("admin") else principal.sub
+        return [_public(row) for row in await self.repository.active(owner)]
+
+    async def deliveries(
+        self, principal: Principal, webhook_id: str, status: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        owner = None if principal.has_scope("admin") else principal.sub
+        if not await self.repository.owned(webhook_id, owner):
+            raise NotFound(f"no webhook {webhook_id!r}")
+        return await self.repository.deliveries(webhook_id, status, limit, offset)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

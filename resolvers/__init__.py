@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -46,6 +47,30 @@ def _unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (GraphQLError, OddsgateError))
 
 
+class OddsgateSchema(strawberry.Schema):
+    """Errors as this gateway reports them.
+
+    In production no error names what the schema has: strawberry's own option only removes
+    suggestions for fields, and graphql-core suggests arguments, types, input fields and enum values
+    too ("Did you mean ...?"), which maps the schema for someone with introspection turned off.
+    Only errors from a bug are logged (with their traceback); a client's mistake is answered to the
+    client, not written to the server's log, where any caller could otherwise flood it."""
+
+    hide_suggestions = False
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        if self.hide_suggestions:
+            for error in errors:
+                error.message = _SUGGESTION.sub("", error.message)
+        bugs = [error for error in errors if _unexpected(error)]
+        if bugs:
+            super().process_errors(bugs, execution_context)
+
+
+# graphql-core's form: " Did you mean 'x'?", " Did you mean the enum value 'A' or 'B'?".
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
 def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: bool = False) -> strawberry.Schema:
     # Factories, not instances: strawberry keeps per-operation state on an extension object.
     extensions: list[Any] = [
@@ -56,7 +81,7 @@ def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: 
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    schema = OddsgateSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -64,6 +89,8 @@ def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: 
         config=StrawberryConfig(scalar_map={datetime: DATETIME}, disable_field_suggestions=production),
         extensions=extensions,
     )
+    schema.hide_suggestions = production
+    return schema
 
 
 def limit_rules(max_depth: int, max_aliases: int) -> list[type[ASTValidationRule]]:

@@ -105,6 +105,9 @@ class OddsDeltaGQL:
     event_id: str
     sport: str
     seq: int
+    epoch: str = strawberry.field(
+        description="The run of the event's sequence `seq` counts in; a new epoch means the sequence started over"
+    )
     timestamp: datetime
     source: str
     reason: str
@@ -202,6 +205,7 @@ def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
         event_id=delta.event_id,
         sport=delta.sport,
         seq=delta.seq,
+        epoch=delta.epoch,
         timestamp=delta.timestamp,
         source=delta.source,
         reason=delta.reason,

@@ -149,6 +149,8 @@ class Event:
     updated_at: datetime
     markets: tuple[Market, ...] = field(default=())
     state: MatchState | None = None
+    # The event's sequence is (epoch, seq): a new epoch starts when the sequence starts over.
+    epoch: str = ""
 
 
 @dataclass(slots=True)
@@ -176,3 +178,5 @@ class Delta:
     event: EventInfo | None = None
     # The match state when it changed, with only the new incidents.
     state: MatchState | None = None
+    # Which run of the event's sequence `seq` counts in (see `Event.epoch`).
+    epoch: str = ""

@@ -81,6 +81,7 @@ def delta_from_json(body: JSON) -> Delta:
         status=EventStatus(status) if status else None,
         event=event_info_from_json(info) if info else None,
         state=state_from_json(body["state"]) if body.get("state") else None,
+        epoch=str(body.get("epoch") or ""),
     )
 
 
@@ -103,4 +104,5 @@ def event_from_json(body: JSON) -> Event:
         _time(body["updated_at"]),
         tuple(market_from_json(m) for m in body["markets"]),
         state_from_json(body["state"]) if body.get("state") else None,
+        str(body.get("epoch") or ""),
     )

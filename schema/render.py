@@ -108,6 +108,7 @@ def event_json(event: Event, fmt: OddsFormat | None = None) -> JSON:
     body = event_info_json(event.info)
     body["status"] = event.status.value
     body["seq"] = event.seq
+    body["epoch"] = event.epoch
     body["updated_at"] = event.updated_at
     body["state"] = None if event.state is None else state_json(event.state)
     body["markets"] = [market_json(m, fmt) for m in event.markets]
@@ -119,6 +120,7 @@ def delta_json(delta: Delta) -> JSON:
         "event_id": delta.event_id,
         "sport": delta.sport,
         "seq": delta.seq,
+        "epoch": delta.epoch,
         "timestamp": delta.timestamp,
         "source": delta.source,
         "reason": delta.reason,

@@ -61,3 +61,10 @@ def optional_text(value: object, field: str, max_length: int) -> str | None:
     if value is None or value == "":
         return None
     return text(value, field, max_length)
+
+
+def escaped(value: str, max_length: int) -> str:
+    """`value` with its control characters written as `\\uXXXX`, cut to `max_length`: for logging and
+    storing text that was refused, so the record of a refusal cannot itself be refused."""
+    shown = _FORBIDDEN.sub(lambda found: f"\\u{ord(found.group()):04x}", value)
+    return shown if len(shown) <= max_length else shown[: max_length - 1] + "…"

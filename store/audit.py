@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,32 +15,67 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schema.match import KEPT_INCIDENTS
 from schema.model import Event, EventInfo, EventStatus, Market, MarketType, Outcome, market_order, outcome_order
 from schema.parse import incident_from_json, state_from_json
-from store.tables import EventRow, OddsChangeRow
+from store.tables import AuditDeadLetterRow, AuditJournalRow, EventRow, OddsChangeRow
 
 EventValues = dict[str, object]
 ChangeValues = dict[str, object]
+DeadLetterValues = dict[str, object]
+_JOURNAL = AuditJournalRow.__table__  # type: ignore[attr-defined]
+_DEAD = AuditDeadLetterRow.__table__  # type: ignore[attr-defined]
 
 
 class AuditRepository:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
-    async def append(self, events: Sequence[EventValues], changes: Sequence[ChangeValues]) -> None:
-        """Upsert event descriptions and append changes in one transaction."""
+    async def append(
+        self,
+        events: Sequence[EventValues],
+        changes: Sequence[ChangeValues],
+        progress: Mapping[str, int] | None = None,
+        dead: Sequence[DeadLetterValues] = (),
+    ) -> None:
+        """Upsert event descriptions, append changes and dead letters, and record how far each
+        journal segment is written (`progress`: segment -> lines), all in one transaction."""
         async with self.engine.begin() as conn:
+            upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             if events:
-                upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(EventRow)
-                stmt = upsert.on_conflict_do_update(
+                # One row per event: a statement may not upsert the same key twice.
+                latest = {str(values["id"]): values for values in events}
+                stmt = upsert(EventRow)
+                stmt = stmt.on_conflict_do_update(
                     index_elements=["id"],
                     set_={
-                        "league": upsert.excluded.league,
-                        "start_time": upsert.excluded.start_time,
-                        "updated_at": upsert.excluded.updated_at,
+                        "league": stmt.excluded.league,
+                        "start_time": stmt.excluded.start_time,
+                        "updated_at": stmt.excluded.updated_at,
                     },
                 )
-                await conn.execute(stmt, list(events))
+                await conn.execute(stmt, list(latest.values()))
             if changes:
                 await conn.execute(insert(OddsChangeRow), list(changes))
+            if dead:
+                await conn.execute(insert(_DEAD), list(dead))
+            if progress:
+                mark = upsert(_JOURNAL)
+                mark = mark.on_conflict_do_update(index_elements=["segment"], set_={"written": mark.excluded.written})
+                await conn.execute(mark, [{"segment": name, "written": lines} for name, lines in progress.items()])
+
+    async def journal_progress(self, segment: str) -> int:
+        """Lines of a journal segment already in the audit."""
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(_JOURNAL.c.written).where(_JOURNAL.c.segment == segment))
+            return int(found.scalar_one_or_none() or 0)
+
+    async def forget_segments(self, segments: Sequence[str]) -> None:
+        """Journal segments whose files are gone need no progress kept."""
+        if segments:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(_JOURNAL).where(_JOURNAL.c.segment.in_(list(segments))))
+
+    async def dead_letters(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(_DEAD))).scalar_one())
 
     async def count(self, event_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(OddsChangeRow)

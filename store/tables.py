@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from store.types import ExactDecimal, UTCDateTime
@@ -59,6 +59,31 @@ class OddsChangeRow(SQLModel, table=True):
     state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     method: str = Field(max_length=64)
     method_version: int
+
+
+class AuditJournalRow(SQLModel, table=True):
+    """How many lines of a journal segment are in the audit, written in the transaction that wrote
+    them: a segment recovered after a crash is written from there, never twice."""
+
+    __tablename__ = "audit_journal"
+
+    segment: str = Field(primary_key=True, max_length=128)
+    written: int
+
+
+class AuditDeadLetterRow(SQLModel, table=True):
+    """An audit row the database refused on its own (the rest of its batch was written), with why."""
+
+    __tablename__ = "audit_dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite"))
+    event_id: str = Field(max_length=200)
+    seq: int
+    kind: str = Field(max_length=16)
+    error: str = Field(max_length=2000)
+    # The row as JSON text (control characters escaped), to be written by hand once fixed.
+    row: str = Field(sa_column=Column(Text))
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class TokenRow(SQLModel, table=True):

@@ -22,17 +22,30 @@ class WebhookRepository:
         async with self.engine.begin() as conn:
             await conn.execute(_HOOKS.insert().values(**row))
 
-    async def deactivate(self, webhook_id: str) -> bool:
+    async def deactivate(self, webhook_id: str, owner: str | None = None) -> bool:
+        """False when there is no such active webhook (of `owner`, when one is named)."""
+        query = update(_HOOKS).where(_HOOKS.c.id == webhook_id, _HOOKS.c.active.is_(True))
+        if owner is not None:
+            query = query.where(_HOOKS.c.owner == owner)
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(_HOOKS).where(_HOOKS.c.id == webhook_id, _HOOKS.c.active.is_(True)).values(active=False)
-            )
+            result = await conn.execute(query.values(active=False))
             return bool(result.rowcount)
 
-    async def active(self) -> list[dict[str, Any]]:
+    async def active(self, owner: str | None = None) -> list[dict[str, Any]]:
+        query = select(_HOOKS).where(_HOOKS.c.active.is_(True))
+        if owner is not None:
+            query = query.where(_HOOKS.c.owner == owner)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(_HOOKS).where(_HOOKS.c.active.is_(True)).order_by(_HOOKS.c.created_at))
+            rows = await conn.execute(query.order_by(_HOOKS.c.created_at))
             return [dict(r) for r in rows.mappings()]
+
+    async def owned(self, webhook_id: str, owner: str | None = None) -> bool:
+        """Whether the webhook exists (active or not) and, when `owner` is named, is theirs."""
+        query = select(_HOOKS.c.id).where(_HOOKS.c.id == webhook_id)
+        if owner is not None:
+            query = query.where(_HOOKS.c.owner == owner)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
 
     async def record_delivery(self, row: dict[str, Any]) -> None:
         async with self.engine.begin() as conn:

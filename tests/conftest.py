@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -73,6 +74,8 @@ class RunningGateway:
 def gateway_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
+        # Journals live in a subdirectory per database: one root serves every test.
+        "audit_journal": Path(tempfile.gettempdir()) / "oddsgate-test-journals",
         "demo_feed": False,
         "audit_interval": 0.05,
         "sweep_interval": 0.1,

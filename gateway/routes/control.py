@@ -79,25 +79,25 @@ async def register_webhook(request: Request) -> Response:
 
 
 async def list_webhooks(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
-    return json_response({"data": await services.webhooks.list()})
+    return json_response({"data": await services.webhooks.registered(principal)})
 
 
 async def remove_webhook(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
-    await services.webhooks.remove(request.path_params["webhook_id"])
+    await services.webhooks.remove(principal, request.path_params["webhook_id"])
     return Response(status_code=204)
 
 
 async def list_deliveries(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
     limit, offset = params.page(q)
-    rows, total = await services.webhooks.repository.deliveries(
-        request.path_params["webhook_id"], params.text(q, "status"), limit, offset
+    rows, total = await services.webhooks.deliveries(
+        principal, request.path_params["webhook_id"], params.text(q, "status"), limit, offset
     )
     return page_response(rows, limit, offset, total)
 

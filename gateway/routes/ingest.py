@@ -10,25 +10,6 @@ from gateway.access import authorize
 from gateway.errors import error_body
 from gateway.responses import json_response
 from gateway.services import Services
-from schema.errors import OddsgateError
-
-
-class PayloadTooLarge(OddsgateError):
-    code = "PAYLOAD_TOO_LARGE"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _ingest(request: Request, adapter: str) -> Response:
@@ -36,7 +17,8 @@ async def _ingest(request: Request, adapter: str) -> Response:
     services: Services = request.app.state.services
     services.ingestor.adapter(adapter)
     services.admit_ingest()
-    body = await read_body(request, services.settings.max_body_bytes)
+    # Its size and time are limited as it is read (gateway.request_limits).
+    body = await request.body()
     visibility = services.access.visibility(principal)
     result = services.ingest(adapter, body, request.query_params.get("source"), visibility)
     reply = result.json()

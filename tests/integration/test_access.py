@@ -187,13 +187,39 @@ async def test_graphql_depth_limit_counts_exactly(sqlite_url: str) -> None:
     assert "depth" in refused.json()["errors"][0]["message"]
 
 
-async def test_production_mode_hides_introspection_and_suggestions(sqlite_url: str) -> None:
-    settings = gateway_settings(sqlite_url, environment="production", jwt_secret="p" * 40)
+TYPOS = [
+    "{ evnts { id } }",
+    '{ events(sportt: "nfl") { id } }',
+    "query ($n: Strng) { events(limit: $n) { id } }",
+    'mutation { createOverride(scope: {eventid: "x"}, action: "suspend", reason: "r") { id } }',
+    "{ events { markets { outcomes { odds { decimall } } } } }",
+]
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+async def test_production_mode_hides_introspection_and_suggestions(sqlite_url: str, environment: str) -> None:
+    settings = gateway_settings(sqlite_url, environment=environment, jwt_secret="p" * 40)
+    variables = {"query": "query ($s: OverrideScopeInput!) { events { id } }", "variables": {"s": {"eventid": "x"}}}
     async with serving(settings) as gateway:
         schema = await gateway.client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
-        typo = await gateway.client.post("/graphql", json={"query": "{ evnts { id } }"})
-    assert "introspection" in schema.json()["errors"][0]["message"].lower()
-    assert "Did you mean" not in typo.json()["errors"][0]["message"]
+        replies = [await gateway.client.post("/graphql", json={"query": typo}) for typo in TYPOS]
+        replies.append(await gateway.client.post("/graphql", json=variables))
+        socket = await graphql_socket(gateway, gateway.token)
+        await socket.recv()
+        await socket.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "subscription { oddsUpdatd { seq } }"}})
+        )
+        over_socket = json.loads(await socket.recv())
+        await socket.close()
+    messages = [e["message"] for r in replies for e in r.json()["errors"]] + [
+        e["message"] for e in over_socket["payload"]
+    ]
+    assert len(messages) >= len(TYPOS) + 2
+    if environment == "production":
+        assert "introspection" in schema.json()["errors"][0]["message"].lower()
+        assert [m for m in messages if "Did you mean" in m] == []
+    else:
+        assert sum("Did you mean" in m for m in messages) >= 5
 
 
 # -- WebSockets ----------------------------------------------------------------------------------
@@ -251,6 +277,40 @@ async def test_graphql_socket_rules(sqlite_url: str) -> None:
         with pytest.raises(websockets.InvalidStatus) as refused:
             await connect(ws(gateway, "/graphql"), subprotocols=["graphql-transport-ws"], origin="https://evil.example")  # type: ignore[arg-type,list-item]
         assert refused.value.response.status_code == 403
+        # An operation id longer than the protocol's limit here.
+        socket = await graphql_socket(gateway, gateway.token)
+        await socket.recv()
+        query = {"query": "subscription { oddsUpdated { seq } }"}
+        await socket.send(json.dumps({"id": "x" * 200, "type": "subscribe", "payload": query}))
+        assert await closed_code(socket) == 4400
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://odds.example", True),
+        ("https://ODDS.Example", True),
+        ("https://odds.example:443", True),
+        ("https://odds.example/", True),
+        ("http://odds.example", False),
+        ("https://odds.example:8443", False),
+        ("https://odds.example.evil", False),
+        ("null", False),
+    ],
+)
+async def test_both_sockets_check_origins_the_same_way(sqlite_url: str, origin: str, allowed: bool) -> None:
+    settings = gateway_settings(sqlite_url, allowed_origins=["https://odds.example"])
+    async with serving(settings) as gateway:
+        outcomes = []
+        for path, protocols in (("/ws", None), ("/graphql", ["graphql-transport-ws"])):
+            try:
+                socket = await connect(ws(gateway, path), subprotocols=protocols, origin=origin)  # type: ignore[arg-type]
+            except websockets.InvalidStatus as refused:
+                outcomes.append(refused.response.status_code)
+            else:
+                outcomes.append(101)
+                await socket.close()
+    assert outcomes == ([101, 101] if allowed else [403, 403])
 
 
 async def test_graphql_subscription_closes_when_the_token_expires(gateway: RunningGateway) -> None:

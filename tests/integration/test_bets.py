@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
-
-from tests.conftest import RunningGateway, create_database, gateway_settings, mint, serving
+from tests.conftest import RunningGateway, gateway_settings, mint, serving
+from tests.integration.conftest import punter
 from tests.integration.payloads import batch, update
 
 EVENT = "49ers-ravens-2026-03-23"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def book(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[RunningGateway]:
-    url = (
-        sqlite_url if request.param == "sqlite" else await create_database(request.getfixturevalue("postgres_cluster"))
-    )
-    async with serving(gateway_settings(url)) as gateway:
-        await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.85, 2.10)))
-        await gateway.client.post("/api/v2/wallets/ann/deposit", json={"amount": "100.00"})
-        yield gateway
-
-
-def punter(gateway: RunningGateway, **claims: Any) -> httpx.AsyncClient:
-    claims.setdefault("age_verified", True)
-    token = mint(gateway.app.state.settings, "bets:place", sub=claims.pop("sub", "ann"), **claims)
-    return httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def bet(stake: str = "10.00", odds: float = 1.85, accept: str = "exact", outcome: str = "home") -> dict[str, Any]:

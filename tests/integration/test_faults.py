@@ -4,9 +4,10 @@ dies under its clients, a vendor feed falls silent. Clients resume; nothing is l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from gateway.settings import Settings
 from tests.conftest import gateway_settings, mint, serving
 from tests.integration.payloads import batch, now_iso, update
 from tests.support.cluster import SECRET, Cluster, cluster
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 EVENT = "49ers-ravens-2026-03-23"
@@ -128,3 +130,131 @@ async def test_a_silent_feed_is_flagged_then_suspended_then_recovers(sqlite_url:
         assert next(o for o in market["outcomes"] if o["id"] == "home")["odds"]["decimal"] == 1.9
         sources = {s["source"]: s["up"] for s in (await gateway.client.get("/api/v2/sources")).json()["data"]}
         assert sources["vendor_b"] is True
+
+
+class StreamCheck:
+    """What one subscriber saw of the event: every jump in seq must come marked (a reset snapshot
+    or a conflated delta) or with a new epoch announced by a reset; anything else is a silent gap."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.last: int | None = None
+        self.epoch: str | None = None
+        self.silent_gaps: list[tuple[int, int]] = []
+        self.marked = 0
+
+    def snapshot(self, seq: int, epoch: str | None) -> None:
+        self.last, self.epoch = seq, epoch
+        self.marked += 1
+
+    def delta(self, seq: int, epoch: str | None, conflated: bool) -> None:
+        follows = self.last is None or (seq == self.last + 1 and (epoch == self.epoch or self.epoch is None))
+        if not follows and not conflated:
+            self.silent_gaps.append((self.last or 0, seq))
+        self.marked += not follows
+        self.last, self.epoch = seq, epoch
+
+
+async def partner_stream(url: str, check: StreamCheck, final: asyncio.Event) -> None:
+    async with connect(url.replace("http", "ws") + "/ws") as socket:
+        await socket.send(orjson.dumps({"action": "auth", "token": token()}).decode())
+        await socket.send(orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"]}).decode())
+        while not final.is_set():
+            try:
+                message: dict[str, Any] = orjson.loads(await asyncio.wait_for(socket.recv(), 0.5))
+            except TimeoutError:
+                continue
+            if message.get("event") == "snapshot" and message.get("event_id") == EVENT:
+                check.snapshot(message["seq"], message.get("epoch"))
+            elif message.get("event") == "odds.updated" and message.get("event_id") == EVENT:
+                check.delta(message["seq"], message.get("epoch"), bool(message.get("conflated")))
+
+
+async def graphql_stream(url: str, check: StreamCheck, final: asyncio.Event) -> None:
+    query = f'subscription {{ oddsUpdated(eventIds: ["{EVENT}"]) {{ eventId seq epoch conflated }} }}'
+    async with connect(url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token()}"}}
+        await socket.send(orjson.dumps(init).decode())
+        await socket.send(orjson.dumps({"id": "s", "type": "subscribe", "payload": {"query": query}}).decode())
+        while not final.is_set():
+            try:
+                message: dict[str, Any] = orjson.loads(await asyncio.wait_for(socket.recv(), 0.5))
+            except TimeoutError:
+                continue
+            if message.get("type") == "next":
+                delta = message["payload"]["data"]["oddsUpdated"]
+                check.delta(delta["seq"], delta["epoch"], delta["conflated"])
+
+
+async def watch_through(topology: Cluster, fault: Callable[[], None], repair: Callable[[], None]) -> None:
+    """Subscribers on every reader (both protocols) while prices flow, `fault` strikes with a burst
+    of deltas in flight and `repair` follows three seconds later; none may see an unmarked gap."""
+    headers = {"Authorization": f"Bearer {token()}"}
+    final = asyncio.Event()
+    checks: list[StreamCheck] = []
+    streams: list[asyncio.Task[None]] = []
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        await ingest(client, topology.pricer.url, 1.50)
+        for n, reader in enumerate(topology.readers):
+            for kind, stream in (("ws", partner_stream), ("graphql", graphql_stream)):
+                for copy in range(3):
+                    checks.append(StreamCheck(f"{kind}-{n}-{copy}"))
+                    streams.append(asyncio.ensure_future(stream(reader.url, checks[-1], final)))
+        await asyncio.sleep(1.0)
+        struck_at, repaired, started = 0.0, False, time.monotonic()
+        for step in range(400):
+            now = time.monotonic()
+            if step == 40:
+                # A burst in flight as the fault strikes: some deltas reach Redis and no reader.
+                burst = [
+                    asyncio.ensure_future(
+                        client.post(
+                            f"{topology.pricer.url}/api/v2/ingest",
+                            json=batch(f"burst_{n}", update(round(1.20 + n / 100, 2), 2.10)),
+                        )
+                    )
+                    for n in range(30)
+                ]
+                await asyncio.sleep(0.01)
+                fault()
+                await asyncio.gather(*burst, return_exceptions=True)
+                struck_at = now
+            if step >= 40 and not repaired and now - struck_at > 3.0:
+                repair()
+                repaired = True
+            with contextlib.suppress(httpx.HTTPError, AssertionError):
+                await ingest(client, topology.pricer.url, round(1.51 + (step % 40) / 100, 2))
+            await asyncio.sleep(max(0.0, started + (step + 1) * 0.025 - time.monotonic()))
+        last = (await client.get(f"{topology.pricer.url}/api/v2/events/{EVENT}")).json()["data"]
+        target = (last["seq"], last["epoch"])
+
+        async def caught_up() -> bool:
+            return all((c.last, c.epoch) == target for c in checks)
+
+        with contextlib.suppress(AssertionError):
+            await until(caught_up, seconds=20)
+        final.set()
+        await asyncio.gather(*streams, return_exceptions=True)
+    topology.wait_healthy()
+    assert [c.name for c in checks if (c.last, c.epoch) != target] == [], "every subscriber reached the last delta"
+    assert {c.name: c.silent_gaps for c in checks if c.silent_gaps} == {}
+
+
+async def test_a_redis_crash_never_hands_a_subscriber_an_unmarked_gap(topology: Cluster) -> None:
+    await watch_through(topology, topology.redis.kill, topology.redis.start)
+
+
+async def test_a_pricer_and_redis_lost_together_start_a_new_epoch_that_readers_follow(topology: Cluster) -> None:
+    """The pricer's book and Redis both gone: the event's sequence starts over from 1 in a new
+    epoch. Readers must not take the new run for old deltas they have seen, nor hand it out as if
+    it followed on."""
+
+    def crash() -> None:
+        topology.pricer.kill()
+        topology.redis.kill()
+
+    def back() -> None:
+        topology.redis.start()
+        topology.pricer.start()
+
+    await watch_through(topology, crash, back)

@@ -3,7 +3,6 @@ shape, and a refusal changes nothing (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,27 +12,11 @@ import pytest
 from jose import jwt
 
 from gateway.settings import DEVELOPMENT_SECRET
-from tests.conftest import RunningGateway, create_database, gateway_settings, mint, serving
+from tests.conftest import RunningGateway
+from tests.integration.conftest import punter
 from tests.integration.payloads import batch, update
 
 EVENT = "49ers-ravens-2026-03-23"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def book(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[RunningGateway]:
-    url = (
-        sqlite_url if request.param == "sqlite" else await create_database(request.getfixturevalue("postgres_cluster"))
-    )
-    async with serving(gateway_settings(url)) as gateway:
-        assert (await gateway.client.post("/api/v2/ingest", json=batch("a", update(1.85, 2.10)))).status_code == 200
-        deposit = await gateway.client.post("/api/v2/wallets/ann/deposit", json={"amount": "100.00"})
-        assert deposit.status_code == 201
-        yield gateway
-
-
-def punter(gateway: RunningGateway) -> httpx.AsyncClient:
-    token = mint(gateway.app.state.settings, "bets:place", sub="ann", age_verified=True)
-    return httpx.AsyncClient(base_url=gateway.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def bet(**fields: Any) -> dict[str, Any]:

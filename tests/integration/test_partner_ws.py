@@ -334,3 +334,81 @@ async def test_a_client_that_stops_reading_is_conflated_then_closed(sqlite_url: 
                 last_seen = await reader
     assert last_seen == rounds * len(prices)  # the healthy client kept up to the latest delta
     assert code == 4008
+
+
+async def test_a_resume_across_a_restart_is_a_reset_not_a_continuation(sqlite_url: str) -> None:
+    """After a restart the event's sequence starts over in a new epoch; a client that resumes with
+    the epoch it had is given a fresh snapshot, never the new run's deltas as if they followed on."""
+    settings = gateway_settings(sqlite_url)
+    async with serving(settings) as gateway:
+        for home in (1.50, 1.51, 1.52):
+            await gateway.client.post("/api/v2/ingest", json=batch("a", update(home, 2.4)))
+        before = (await gateway.client.get(f"/api/v2/events/{EVENT}")).json()["data"]
+    async with serving(settings) as gateway:
+        for home in (1.60, 1.61, 1.62, 1.63, 1.64):
+            await gateway.client.post("/api/v2/ingest", json=batch("a", update(home, 2.4)))
+        after = (await gateway.client.get(f"/api/v2/events/{EVENT}")).json()["data"]
+        async with connect(gateway.url.replace("http://", "ws://") + "/ws") as socket:
+            await socket.send(orjson.dumps({"action": "auth", "token": gateway.token}).decode())
+            await socket.recv()
+            since = {EVENT: {"seq": before["seq"], "epoch": before["epoch"]}}
+            await socket.send(
+                orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"], "since": since}).decode()
+            )
+            assert orjson.loads(await socket.recv())["event"] == "subscribed"
+            reply = orjson.loads(await socket.recv())
+            same = {EVENT: {"seq": 3, "epoch": after["epoch"]}}
+            await socket.send(
+                orjson.dumps({"action": "subscribe", "channels": [f"event.{EVENT}"], "since": same}).decode()
+            )
+            assert orjson.loads(await socket.recv())["event"] == "subscribed"
+            resumed = [orjson.loads(await socket.recv()) for _ in range(2)]
+    assert before["epoch"] != after["epoch"]
+    assert after["seq"] > before["seq"]
+    assert (reply["event"], reply["reset"], reply["seq"], reply["epoch"]) == (
+        "snapshot",
+        True,
+        after["seq"],
+        after["epoch"],
+    )
+    # Within one epoch, a resume is the deltas missed, each carrying the epoch.
+    assert [(m["event"], m["seq"], m["epoch"]) for m in resumed] == [
+        ("odds.updated", 4, after["epoch"]),
+        ("odds.updated", 5, after["epoch"]),
+    ]
+
+
+async def test_a_client_that_never_reads_again_is_cut_off(sqlite_url: str) -> None:
+    """Its close frame waits behind what it never read; past WS_CLOSE_TIMEOUT the server drops the
+    connection instead of holding it (and its buffers) for as long as the client keeps it open."""
+    settings = gateway_settings(sqlite_url, client_queue=32, slow_client_seconds=0.3, ws_close_timeout=1.0)
+    stamp = now_iso()
+    prices = [(1.85, 2.10), (1.90, 2.05)] * 30
+    async with serving(settings) as gateway:
+        stalled = await RawClient.connect(int(gateway.url.rsplit(":", 1)[1]), "/ws")
+        await stalled.send(action="auth", token=mint(settings))
+        await stalled.send(action="subscribe", channels=["odds.nfl"])
+        # Enough to fill the socket buffers (several MB on loopback), then the outbox.
+        for round_ in range(250):
+            await ingest(gateway, *(update(home, away, timestamp=stamp) for home, away in prices))
+            if round_ == 248:
+                # Behind for longer than SLOW_CLIENT_SECONDS when the next deltas come: given up.
+                await asyncio.sleep(0.5)
+        # Longer than any wait of the server's own for this client: it must have given up by now.
+        await asyncio.sleep(7)
+
+        async def end_of_connection() -> str:
+            try:
+                while True:
+                    opcode, _ = await stalled.frame()
+                    if opcode == 0x8:
+                        return "closed"
+            except (ConnectionError, asyncio.IncompleteReadError):
+                return "cut"
+
+        # What it had not read, then the end: never a connection left open with nothing coming.
+        async with asyncio.timeout(5):
+            ending = await end_of_connection()
+        stalled.writer.close()
+        assert (await gateway.client.get("/health")).status_code == 200
+    assert ending in ("closed", "cut")

@@ -266,7 +266,7 @@ async def test_vendor_formats_land_on_the_same_event(gateway: RunningGateway) ->
 
 
 async def test_oversized_bodies_are_refused(gateway: RunningGateway) -> None:
-    limit = gateway.services.settings.max_body_bytes
+    limit = gateway.services.settings.ingest_max_body_bytes
     reply = await gateway.client.post("/api/v2/ingest", content=b" " * (limit + 1))
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"

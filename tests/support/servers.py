@@ -123,6 +123,13 @@ class RedisProcess:
             self._process.wait(10)
             self._process = None
 
+    def kill(self) -> None:
+        """As a crash would: SIGKILL, nothing flushed; it starts again empty (no persistence)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
 
 @contextmanager
 def redis_server() -> Iterator[str]:
@@ -149,6 +156,7 @@ class GatewayProcess:
             "ODDSGATE_PORT": str(self.port),
             "ODDSGATE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / f'{name}.db'}",
             "ODDSGATE_LOG_LEVEL": "warning",
+            "ODDSGATE_AUDIT_JOURNAL": str(workdir / "journal"),
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

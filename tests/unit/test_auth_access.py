@@ -193,11 +193,26 @@ def test_authenticate_returns_the_tokens_principal(access: AccessControl, tokens
 def test_a_revoked_jti_is_refused(access: AccessControl, tokens: TokenService) -> None:
     token, claims = tokens.issue("alice", ["odds:read"])
     other, _ = tokens.issue("bob", ["odds:read"])
-    access.revoked = frozenset({claims["jti"]})
+    access.update_revoked(frozenset({claims["jti"]}))
 
     with pytest.raises(Unauthenticated, match="revoked"):
         access.authenticate(token)
     assert access.authenticate(other).sub == "bob"
+
+
+def test_connections_are_told_once_when_their_token_is_revoked(access: AccessControl, tokens: TokenService) -> None:
+    alice = access.authenticate(tokens.issue("alice", ["odds:read"])[0])
+    bob = access.authenticate(tokens.issue("bob", ["odds:read"])[0])
+    told: list[str] = []
+    access.watch(alice, lambda: told.append("alice-1"))
+    access.watch(alice, lambda: told.append("alice-2"))
+    stop_bob = access.watch(bob, lambda: told.append("bob"))
+    stop_bob()
+    assert alice.jti is not None
+    assert bob.jti is not None
+    access.update_revoked(frozenset({alice.jti, bob.jti}))
+    access.update_revoked(frozenset({alice.jti, bob.jti}))
+    assert sorted(told) == ["alice-1", "alice-2"]
 
 
 def test_authenticate_header_reads_a_bearer_header(access: AccessControl, tokens: TokenService) -> None:

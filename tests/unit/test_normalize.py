@@ -1,6 +1,9 @@
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +173,31 @@ def test_keys_and_slugs() -> None:
     assert slugify("Paris Saint-Germain") == "paris-saint-germain"
     assert slugify("Atlético Madrid") == "atletico-madrid"
     assert slugify("Borussia Mönchengladbach") == "borussia-monchengladbach"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("home_team", "San Francisco\x0049ers", "'home_team' contains the control character U+0000"),
+        ("away_team", "Ravens\u2028", "'away_team' contains the control character U+2028"),
+        ("source", "s" * 129, "'source' is 129 characters long"),
+        ("league", "N\x85FL", "'league' contains the control character U+0085"),
+        ("home_team", "x" * 91, "'home_team' is 91 characters long"),
+    ],
+)
+def test_text_that_cannot_be_stored_is_refused_by_field(
+    normalizer: Normalizer, field: str, value: str, says: str
+) -> None:
+    changes: dict[str, Any] = {field: value}
+    bad = replace(quote(), **changes)
+    for _ in range(2):  # the second time from what the first remembered
+        with pytest.raises(InvalidRequest, match=re.escape(says)):
+            normalizer.normalize(bad)
+
+
+def test_text_is_stored_in_nfc_and_stripped(normalizer: Normalizer) -> None:
+    decomposed = replace(quote(), home_team=" Cafe\u0301 Olympique ", source=" vendor_a ")
+    for _ in range(2):
+        normalized = normalizer.normalize(decomposed)
+        assert normalized.event.home_team == "Café Olympique"
+        assert normalized.source == "vendor_a"
