@@ -25,6 +25,7 @@ from betting.reports import summary
 from betting.risk import Exposure, RiskBook, check
 from betting.wallet import WalletService
 from feeds.book import OddsBook
+from schema import text
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
@@ -336,6 +337,7 @@ class BetService:
         return [_public(r) for r in rows], total
 
     async def bet(self, bettor: Bettor, bet_id: str) -> dict[str, Any]:
+        bet_id = text.record_id(bet_id)
         async with self.wallets.engine.connect() as conn:
             row = await self.repository.get(conn, bet_id)
         if row is None or (row["sub"] != bettor.sub and not bettor.admin):

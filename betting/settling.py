@@ -264,6 +264,7 @@ class SettlementService:
 
     async def rollback(self, actor: str, result_id: str) -> dict[str, Any]:
         del actor
+        result_id = text.record_id(result_id)
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             row = await self.results.get(conn, result_id)

@@ -277,10 +277,10 @@ class OddsBook:
         """Take an event's whole state from a snapshot newer than what this book has (or as new,
         with `replace_equal`, when the book's state is known to have missed changes)."""
         current = self.events.get(snapshot.info.id)
-        same_run = current is not None and current.epoch == snapshot.epoch
+        # Seqs only compare within one run: a snapshot of another epoch is taken as it is.
         if (
-            same_run
-            and current is not None
+            current is not None
+            and current.epoch == snapshot.epoch
             and (current.seq > snapshot.seq or (current.seq == snapshot.seq and not replace_equal))
         ):
             return False

@@ -163,9 +163,6 @@ class Hub:
             return None
         return self.history.since(event_id, seq, self.seen.get(event_id, 0))
 
-    def epoch(self, event_id: str) -> str | None:
-        return self.epochs.get(event_id)
-
     def _forget(self, event_id: str) -> None:
         self.seen.pop(event_id, None)
         self.epochs.pop(event_id, None)
@@ -359,8 +356,11 @@ class Hub:
         know the event yet), or everything."""
         state = self.book.events.get(event_id)
         listeners = set(self._everything) | self._by_event.get(event_id, set())
-        for name in {sport, state.info.sport if state is not None else None} - {None}:
-            listeners |= self._by_sport.get(str(name), set())
+        sports = {sport} if sport is not None else set()
+        if state is not None:
+            sports.add(state.info.sport)
+        for name in sports:
+            listeners |= self._by_sport.get(name, set())
         return listeners
 
 

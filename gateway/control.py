@@ -20,6 +20,7 @@ from feeds.book import OddsBook
 from feeds.broadcast import GAP, Broadcast, Overflowed
 from feeds.normalize import Normalizer
 from feeds.overrides import Action, Override, Scope, check
+from schema import text
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES
 from store.overrides import OverrideRepository
@@ -78,6 +79,7 @@ class ControlService:
 
     async def rollback(self, principal: Principal, override_id: str, body: object) -> dict[str, Any]:
         reason = _reason(body.get("reason") if isinstance(body, dict) else None, default="rollback")
+        override_id = text.record_id(override_id)
         row = await self.repository.get(override_id)
         if row is None or row["action"] == "rollback":
             raise NotFound(f"no override {override_id!r}")

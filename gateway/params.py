@@ -28,8 +28,12 @@ register_url_convertor("id", IdConvertor())
 
 
 def text(params: QueryParams, name: str) -> str | None:
+    """The parameter, stripped; None when absent or blank. Like any text that reaches a query, it
+    holds no control character (PostgreSQL refuses NUL even to compare) and is of a sane length."""
     value = params.get(name)
-    return value.strip() or None if value is not None else None
+    if value is None or not value.strip():
+        return None
+    return stored_text.clean(value, name, stored_text.LABEL)
 
 
 def integer(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
@@ -61,7 +65,12 @@ def csv(params: QueryParams, name: str) -> list[str] | None:
     raw = params.get(name)
     if raw is None or not raw.strip():
         return None
+    raw = stored_text.clean(raw, name, _LIST_LENGTH)
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+# A comma-separated list: room for a page of event ids.
+_LIST_LENGTH = 16 * 1024
 
 
 def timestamp(params: QueryParams, name: str) -> datetime | None:

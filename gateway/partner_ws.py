@@ -133,13 +133,14 @@ class PartnerConnection:
             return
         delta = item.delta if self._regional is None else self._regional(item.delta)
         # After a reset that could send no snapshot, the next delta says it does not follow on.
-        unmarked = not self._resets or delta.event_id not in self._resets
-        self._resets.discard(delta.event_id)
+        marked = bool(self._resets) and delta.event_id in self._resets
+        if marked:
+            self._resets.discard(delta.event_id)
         if conflate == 0:
             # Whatever of this event is held for a window goes first: seq never runs backwards.
             if self._window:
                 self._release(lambda key: key[0] == delta.event_id)
-            if not unmarked:
+            if marked:
                 self.outbox.push(delta, ws_conflated_frame(delta))
                 return
             frame = ws_published_frame(item) if self._regional is None else ws_frame(delta)
@@ -148,7 +149,7 @@ class PartnerConnection:
         key = conflation_key(delta)
         older = self._window.pop(key, None)
         if older is None:
-            self._window[key] = (delta, not unmarked)
+            self._window[key] = (delta, marked)
         else:
             self._window[key] = (merge_deltas(older[0], delta), True)
         if self._flush is None:

@@ -263,8 +263,8 @@ class WebhookService:
 
     async def remove(self, principal: Principal, webhook_id: str) -> None:
         """Only the owner (or an admin) may; for anyone else the webhook does not exist."""
-        owner = None if principal.has_scope("admin") else principal.sub
-        if not await self.repository.deactivate(webhook_id, owner):
+        webhook_id = text.record_id(webhook_id)
+        if not await self.repository.deactivate(webhook_id, _owner(principal)):
             raise NotFound(f"no active webhook {webhook_id!r}")
         await self.reload()
         for job_id, (handle, job) in list(self._retries.items()):
@@ -275,16 +275,20 @@ class WebhookService:
 
     async def registered(self, principal: Principal) -> list[dict[str, Any]]:
         """The caller's own webhooks; an admin's list has everyone's."""
-        owner = None if principal.has_scope("admin") else principal.sub
-        return [_public(row) for row in await self.repository.active(owner)]
+        return [_public(row) for row in await self.repository.active(_owner(principal))]
 
     async def deliveries(
         self, principal: Principal, webhook_id: str, status: str | None, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
-        owner = None if principal.has_scope("admin") else principal.sub
-        if not await self.repository.owned(webhook_id, owner):
+        webhook_id = text.record_id(webhook_id)
+        if not await self.repository.owned(webhook_id, _owner(principal)):
             raise NotFound(f"no webhook {webhook_id!r}")
         return await self.repository.deliveries(webhook_id, status, limit, offset)
+
+
+def _owner(principal: Principal) -> str | None:
+    """Whose webhooks the caller may see and change: its own, or (an admin) everyone's (None)."""
+    return None if principal.has_scope("admin") else principal.sub
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -49,18 +49,17 @@ def clean(value: str, field: str, max_length: int, *, blank: bool = False) -> st
     return text
 
 
+def record_id(value: str, field: str = "id") -> str:
+    """An id a caller names a record by (a bet, a result, an override, a webhook), as `clean`
+    checks it: every door that takes one takes it through here before any lookup."""
+    return clean(value, field, RECORD_ID)
+
+
 def text(value: object, field: str, max_length: int) -> str:
     """A required string field, cleaned as `clean` does."""
     if not isinstance(value, str):
         raise InvalidRequest(f"'{field}' must be a string, got {type(value).__name__}")
     return clean(value, field, max_length)
-
-
-def optional_text(value: object, field: str, max_length: int) -> str | None:
-    """None for a missing or empty field, else as `text`."""
-    if value is None or value == "":
-        return None
-    return text(value, field, max_length)
 
 
 def escaped(value: str, max_length: int) -> str:

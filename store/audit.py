@@ -73,10 +73,6 @@ class AuditRepository:
             async with self.engine.begin() as conn:
                 await conn.execute(delete(_JOURNAL).where(_JOURNAL.c.segment.in_(list(segments))))
 
-    async def dead_letters(self) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(_DEAD))).scalar_one())
-
     async def count(self, event_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(OddsChangeRow)
         if event_id is not None:

@@ -39,7 +39,6 @@ class Segment:
     written: int = 0
     # No more lines go to this one; it is removed once every line is written.
     sealed: bool = False
-    recovered: bool = False
     _size: int = field(default=0, repr=False)
     name: str = field(init=False)
 
@@ -134,7 +133,7 @@ class AuditJournal:
             if lines and lines[-1]:
                 log.warning("journal %s ends in a partial line (%d bytes); it is skipped", path, len(lines[-1]))
             lines = lines[:-1]
-            segment = Segment(path, fd, appended=len(lines), sealed=True, recovered=True, _size=len(data))
+            segment = Segment(path, fd, appended=len(lines), sealed=True, _size=len(data))
             yield segment, lines
 
     def _open(self) -> Segment:

@@ -7,6 +7,7 @@ runs many more. Hypothesis shrinks any failure to the smallest request that caus
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from websockets.sync.client import connect as sync_connect
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.conftest import mint
+from tests.conftest import create_database, mint
 from tests.integration.payloads import batch, update
 from tests.support.servers import GatewayProcess
 
@@ -98,11 +99,15 @@ ROUTES = http_routes()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, httpx.Client]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: str
+) -> Iterator[tuple[GatewayProcess, httpx.Client]]:
     workdir = tmp_path_factory.mktemp("fuzz")
+    # PostgreSQL, the stricter of the two: it refuses NUL and over-long text that SQLite keeps.
     gateway = GatewayProcess(
         workdir,
         "fuzzed",
+        ODDSGATE_DATABASE_URL=asyncio.run(create_database(postgres_cluster)),
         ODDSGATE_DEMO_FEED="0",
         ODDSGATE_DEFAULT_RATE_LIMIT="10000000/minute",
         ODDSGATE_WS_MESSAGE_RATE="100000/second",

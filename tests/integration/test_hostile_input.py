@@ -187,6 +187,20 @@ async def test_times_that_overflow_are_refused(book: RunningGateway, path: str, 
     refused(await book.client.get(path, params={name: when}), 422, "INVALID_REQUEST")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/overrides?actor=a%00b",
+        "/api/v2/alerts?kind=a%00b",
+        "/api/v2/insights/log?event_id=a%00b",
+        "/api/v2/webhooks/x/deliveries?status=a%00b",
+        "/api/v2/overrides?actor=" + "a" * 300,
+    ],
+)
+async def test_query_parameters_with_control_characters_or_no_end_are_refused(book: RunningGateway, path: str) -> None:
+    refused(await book.client.get(path), 422, "INVALID_REQUEST")
+
+
 @pytest.mark.parametrize("body", [b"\xff\xfe{}", b'{"query": "\xc3("}', b"\x00\x00\x00"])
 async def test_a_graphql_body_that_is_not_utf8_is_a_client_error(book: RunningGateway, body: bytes) -> None:
     reply = await book.client.post("/graphql", content=body, headers={"Content-Type": "application/json"})
@@ -267,3 +281,11 @@ async def test_a_key_first_answered_with_a_refusal_keeps_that_answer(book: Runni
         wallet = (await client.get("/api/v2/wallet")).json()
     assert (wallet["available"], wallet["locked"]) == ("90.00", "10.00")
     assert await book.services.wallets.check() == []
+
+
+async def test_an_id_is_checked_below_the_doors_so_graphql_takes_the_same_rule(book: RunningGateway) -> None:
+    mutation = "mutation ($id: ID!) { rollbackOverride(id: $id) { id } }"
+    for bad in ("a\x00b", "o" * 300):
+        reply = await book.client.post("/graphql", json={"query": mutation, "variables": {"id": bad}})
+        assert reply.status_code == 200
+        assert reply.json()["errors"][0]["extensions"]["code"] == "INVALID_REQUEST", reply.text
