@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from auth.errors import Forbidden, Unauthenticated
 from auth.jurisdictions import Jurisdictions
-from auth.principal import ALL_SPORTS, Principal
+from auth.principal import ALL_SPORTS, Principal, Scopes
 from auth.ratelimit import RateLimiter, RateState
 from auth.tokens import TokenService, bearer, origin_allowed
 from schema.visibility import Visibility
@@ -82,29 +82,35 @@ class AccessControl:
     async def charge(self, principal: Principal, cost: int = 1) -> RateState:
         return await self.limiter.charge(principal, cost)
 
-    def admit(self, principal: Principal, scope: str) -> None:
-        """Raises FORBIDDEN without the scope, REGION_BLOCKED or AGE_VERIFICATION_REQUIRED where the
-        caller's region says so."""
+    def admit(self, principal: Principal, scope: Scopes) -> None:
+        """Raises FORBIDDEN without the scope (or without any of several, when one will do),
+        REGION_BLOCKED or AGE_VERIFICATION_REQUIRED where the caller's region says so."""
         principal.require(scope)
-        if scope in BETTING:
+        wanted = (scope,) if isinstance(scope, str) else scope
+        if not BETTING.isdisjoint(wanted):
             self.jurisdictions.check_betting(principal)
-        elif scope in VIEWING:
+        elif not VIEWING.isdisjoint(wanted):
             self.jurisdictions.check_view(principal)
 
     def visibility(self, principal: Principal) -> Visibility:
         """The token's sports, narrowed by its region's sports and markets."""
-        key = (principal.sports, principal.region)
+        return self.visibility_of(principal.sports, principal.region)
+
+    def visibility_of(self, sports: frozenset[str], region: str | None) -> Visibility:
+        """What a token with these `sports` and `region` claims sees: also for claims recorded
+        earlier (a webhook sees what its owner's token did)."""
+        key = (sports, region)
         found = self._visibility.get(key)
         if found is None:
-            rules = self.jurisdictions.rules(principal.region)
-            sports = None if principal.all_sports else self._pairs(principal.sports)
+            rules = self.jurisdictions.rules(region)
+            sports_seen = None if ALL_SPORTS in sports else self._pairs(sports)
             if rules.sports is not None:
                 allowed = self._pairs(rules.sports)
-                sports = allowed if sports is None else _intersect(sports, allowed)
+                sports_seen = allowed if sports_seen is None else _intersect(sports_seen, allowed)
             markets = None
             if rules.markets is not None:
                 markets = frozenset(m for m in (self.resolve_market(n) for n in rules.markets) if m is not None)
-            found = self._visibility[key] = Visibility(sports, markets, rules.sources)
+            found = self._visibility[key] = Visibility(sports_seen, markets, rules.sources)
         return found
 
     def _pairs(self, names: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -9,6 +9,8 @@ from typing import Any
 
 from auth.errors import AgeVerificationRequired, RegionBlocked
 from auth.principal import Principal
+from schema.text import VIEW_NAME
+from schema.visibility import view_name
 
 BUILT_IN = Path(__file__).parent / "data" / "jurisdictions.toml"
 _KEYS = {"blocked", "view_requires_age_verification", "minimum_age", "sports", "markets", "sources"}
@@ -52,6 +54,11 @@ class Jurisdictions:
             base = regions.get(region.split("-", 1)[0], default) if "-" in region else default
             regions[region] = _rules(region, listed[code], replace(base, region=region), path)
         return cls(default, regions)
+
+    def views(self) -> dict[str, frozenset[str]]:
+        """The source-limited prices the regions need, by view name: the book prices each."""
+        every = (self.default, *self.regions.values())
+        return {view_name(r.sources): r.sources for r in every if r.sources is not None}
 
     def rules(self, region: str | None) -> RegionRules:
         if region is None:
@@ -102,4 +109,10 @@ def _rules(region: str, body: Any, base: RegionRules, path: Path) -> RegionRules
                 raise ValueError(f"jurisdictions file {path}: [{region}] {listed} must be a list of names")
             # "*" is every sport or market: the same as not listing any.
             values[listed] = None if "*" in names else frozenset(names)
+    sources = values.get("sources")
+    if sources is not None and (not sources or len(view_name(sources)) > VIEW_NAME):
+        raise ValueError(
+            f"jurisdictions file {path}: [{region}] sources must name at least one source, "
+            f"and at most {VIEW_NAME} characters in all"
+        )
     return replace(base, **values)

@@ -8,9 +8,25 @@ from datetime import datetime
 from auth.errors import Forbidden
 
 SCOPES = frozenset(
-    {"odds:read", "odds:ingest", "odds:control", "bets:place", "bets:settle", "wallet:admin", "insights:read", "admin"}
+    {
+        "odds:read",
+        "odds:ingest",
+        "odds:control",
+        "bets:place",
+        "bets:settle",
+        "wallet:admin",
+        "insights:read",
+        "webhooks:manage",
+        "admin",
+    }
 )
 ALL_SPORTS = "*"
+# Registering, listing and removing webhooks and reading their deliveries: a CMS partner's own
+# scope, or a trader's. Either one will do.
+MANAGE_WEBHOOKS = ("webhooks:manage", "odds:control")
+
+# One scope, or several of which any one will do.
+Scopes = str | tuple[str, ...]
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,11 +45,11 @@ class Principal:
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
-    def require(self, scope: str) -> None:
-        if not self.has_scope(scope):
-            raise Forbidden(
-                f"this token lacks the scope {scope!r} (it has: {', '.join(sorted(self.scopes)) or 'none'})"
-            )
+    def require(self, scope: Scopes) -> None:
+        wanted = (scope,) if isinstance(scope, str) else scope
+        if not any(self.has_scope(s) for s in wanted):
+            named = " or ".join(repr(s) for s in wanted)
+            raise Forbidden(f"this token lacks the scope {named} (it has: {', '.join(sorted(self.scopes)) or 'none'})")
 
     @property
     def all_sports(self) -> bool:

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import cpu_model
+from betting.acceptance import BetGuards
 from betting.placement import BetService, Bettor
 from betting.risk import RiskBook, RiskLimits
 from betting.wallet import WalletService
@@ -91,7 +92,7 @@ async def bets_per_second(url: str, clients: int, seconds: float) -> tuple[float
         await wallets.deposit(user, Decimal("100000.00"), f"seed-{user}")
     book, events = priced_book(40)
     limits = RiskLimits(bets_per_day=10**9, daily_loss=Decimal(10**12), pending_exposure=Decimal(10**12))
-    service = BetService(wallets, book, RiskBook(limits))
+    service = BetService(wallets, book, RiskBook(limits), BetGuards(inplay_delay=0))
     accepted = refused = 0
     deadline = time.monotonic() + seconds
 

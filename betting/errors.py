@@ -35,3 +35,15 @@ class IdempotencyMismatch(OddsgateError):
     """A key or reference already used for a different request."""
 
     code = "IDEMPOTENCY_MISMATCH"
+
+
+class MarketClosed(OddsgateError):
+    """Betting on the market has ended: settled, its event over, or a pre-match market past its start."""
+
+    code = "MARKET_CLOSED"
+
+
+class PriceUnreliable(OddsgateError):
+    """The price on offer is flagged as not current: no fresh source, or one left after others went silent."""
+
+    code = "PRICE_UNRELIABLE"

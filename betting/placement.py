@@ -1,13 +1,15 @@
-"""Taking a bet: revalidated against the live book under the user's accept policy, checked against
-every risk limit, the stake locked and the exposure moved in one serializable transaction, and
-remembered under its idempotency key (Stripe's semantics)."""
+"""Taking a bet: priced from what the user's audience is shown (never from another audience's
+price), checked by the acceptance guards, revalidated under the user's accept policy (an in-play
+bet after its delay), checked against every risk limit, the stake locked and the exposure moved in
+one serializable transaction, and remembered under its idempotency key (Stripe's semantics)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,16 +19,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from betting import ledger
-from betting.errors import IdempotencyMismatch, InsufficientFunds, MarketSuspended
+from betting.acceptance import BetGuards, check_open
+from betting.errors import IdempotencyMismatch, InsufficientFunds, MarketSuspended, PriceChanged
 from betting.group_commit import GroupCommit
 from betting.money import amount, cents_down
 from betting.pricing import Accept, price_to_take
 from betting.reports import summary
 from betting.risk import Exposure, RiskBook, check
 from betting.wallet import WalletService
+from feeds.audience import Audience
 from feeds.book import OddsBook
 from schema import text
-from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
+from schema.errors import InvalidRequest, NotFound, OddsgateError
+from schema.model import Event, Market, Outcome
 from schema.odds import parse_decimal_odds
 from schema.visibility import Visibility
 from store.bets import (
@@ -60,7 +65,7 @@ def _fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def public_bet(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "bet_id": row["id"],
         "status": "accepted" if row["status"] == "open" else row["status"],
@@ -77,6 +82,17 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(slots=True, frozen=True)
+class _Held:
+    """An in-play bet's price when it was held: after the delay, anything else refuses it."""
+
+    delay: float
+    odds: Decimal
+    updated_at: datetime
+    epoch: str
+    suspensions: int
+
+
+@dataclass(slots=True, frozen=True)
 class _Ticket:
     """A bet request that passed the checks needing no state, waiting for its transaction."""
 
@@ -88,6 +104,7 @@ class _Ticket:
     requested: Decimal
     accept: Accept
     visibility: Visibility
+    held: _Held | None = None
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -129,10 +146,13 @@ def _refusal(exc: OddsgateError) -> dict[str, Any]:
 
 
 class BetService:
-    def __init__(self, wallets: WalletService, book: OddsBook, limits: RiskBook):
+    def __init__(self, wallets: WalletService, book: OddsBook, limits: RiskBook, guards: BetGuards | None = None):
         self.wallets = wallets
         self.book = book
         self.limits = limits
+        self.guards = guards or BetGuards()
+        # In-play bets waiting out their delay now.
+        self.held = 0
         self.repository = BetRepository()
         self.results = ResultRepository()
         # Concurrent placements share transactions, each bet still decided alone in arrival order.
@@ -153,7 +173,32 @@ class BetService:
         stake = amount(body.get("stake"), "stake")
         requested = parse_decimal_odds(body.get("odds"))
         accept = Accept.of(body.get("accept"))
-        return await self._commits.submit(_Ticket(bettor, key, body, fingerprint, stake, requested, accept, visibility))
+        ticket = _Ticket(bettor, key, body, fingerprint, stake, requested, accept, visibility)
+        held = self._hold(ticket)
+        if held is not None:
+            # Betfair's in-play delay: the bet waits, then is checked again against what is shown then.
+            self.held += 1
+            try:
+                await asyncio.sleep(held.delay)
+            finally:
+                self.held -= 1
+            ticket = replace(ticket, held=held)
+        return await self._commits.submit(ticket)
+
+    def _hold(self, ticket: _Ticket) -> _Held | None:
+        """The price to hold an in-play bet against, or None when it is taken (or refused) at once."""
+        audience = Audience(self.book, ticket.visibility)
+        try:
+            event, market, outcome = self._offer(ticket, audience)
+            check_open(self.guards, event, market, outcome, datetime.now(UTC))
+        except OddsgateError:
+            # Refused in its transaction, where the refusal is remembered under the key.
+            return None
+        delay = self.guards.delay_for(event)
+        if delay <= 0:
+            return None
+        suspensions = audience.suspensions(event.info.id, market.id)
+        return _Held(delay, outcome.odds, outcome.updated_at, event.epoch, suspensions)
 
     async def _place_batch(self, tickets: Sequence[_Ticket]) -> list[Answer | BaseException]:
         """Decide a batch; a repeated key waits for its first use to commit, then replays it."""
@@ -241,7 +286,7 @@ class BetService:
                     answers[index] = exc
                     remember(ticket, REFUSED, _refusal(exc))
                     continue
-                response = orjson.loads(orjson.dumps(_public(row), option=orjson.OPT_UTC_Z))
+                response = orjson.loads(orjson.dumps(public_bet(row), option=orjson.OPT_UTC_Z))
                 answers[index] = (201, response)
                 accepted.append((ticket, row))
                 remember(ticket, 201, response)
@@ -286,25 +331,49 @@ class BetService:
         key = (event_id, market_id, outcome_id)
         state.exposure[key] = state.exposure.get(key, NO_EXPOSURE).moved(stake, win, 1)
 
-    def _priced(self, ticket: _Ticket, now: datetime) -> dict[str, Any]:
-        """The bet row at the live price, with the price context the user was given."""
-        body, bettor, stake = ticket.body, ticket.bettor, ticket.stake
-        event = self.book.event(body["event_id"])
-        if event is None:
-            raise NotFound(f"no event {body['event_id']!r} in the live book")
-        if not ticket.visibility.sees_event(event.info.sport, event.info.league):
-            raise Forbidden(f"this token does not cover {event.info.league or event.info.sport}")
-        market = next((m for m in event.markets if m.id == body["market_id"]), None)
-        if market is None:
-            raise NotFound(f"event {event.info.id} has no market {body['market_id']!r}")
-        if market.suspended:
-            raise MarketSuspended(f"market {market.id} of {event.info.id} is suspended")
+    @staticmethod
+    def _offer(ticket: _Ticket, audience: Audience) -> tuple[Event, Market, Outcome]:
+        """The event, market and outcome as the bettor's audience is shown them; NotFound (or
+        Forbidden) for anything it cannot see, exactly as reading it."""
+        body = ticket.body
+        event, market = audience.market(body["event_id"], body["market_id"])
         outcome = next((o for o in market.outcomes if o.id == body["outcome_id"]), None)
         if outcome is None:
             raise NotFound(f"market {market.id} has no outcome {body['outcome_id']!r}")
+        return event, market, outcome
+
+    def _priced(self, ticket: _Ticket, now: datetime) -> dict[str, Any]:
+        """The bet row at the price the bettor's audience is shown, with what it was shown."""
+        bettor, stake = ticket.bettor, ticket.stake
+        audience = Audience(self.book, ticket.visibility)
+        event, market, outcome = self._offer(ticket, audience)
+        check_open(self.guards, event, market, outcome, now)
+        held = ticket.held
+        if held is not None:
+            if audience.suspensions(event.info.id, market.id) != held.suspensions:
+                raise MarketSuspended(
+                    f"market {market.id} of {event.info.id} was suspended during the {held.delay:g}s in-play delay"
+                )
+            if (outcome.odds, outcome.updated_at, event.epoch) != (held.odds, held.updated_at, held.epoch):
+                raise PriceChanged(
+                    f"the price moved during the {held.delay:g}s in-play delay (it is now {outcome.odds})",
+                    outcome.odds,
+                )
         odds = price_to_take(ticket.requested, outcome.odds, ticket.accept)
         info = event.info
-        overrides = [o.id for o in self.book.overrides.active.values() if o.scope.covers(info, market.id, outcome.id)]
+        overrides = [
+            {
+                "id": o.id,
+                "action": o.action.value,
+                "scope": o.scope.json(),
+                "value": None if o.value is None else str(o.value),
+                "actor": o.actor,
+                "created_at": o.created_at.isoformat(),
+            }
+            for o in self.book.overrides.active.values()
+            if o.scope.covers(info, market.id, outcome.id)
+        ]
+        visibility = ticket.visibility
         return {
             "id": uuid.uuid4().hex,
             "sub": bettor.sub,
@@ -321,20 +390,30 @@ class BetService:
             "accepted_at": now,
             "context": {
                 "seq": event.seq,
+                "epoch": event.epoch,
+                "event_status": event.status.value,
                 "book_odds": str(outcome.odds),
+                "odds_updated_at": outcome.updated_at.isoformat(),
                 "sources": {name: str(price) for name, price in outcome.sources.items()},
+                "source_count": outcome.source_count,
                 "flags": list(outcome.flags),
                 "overrides": overrides,
                 "margin": None if market.margin is None else str(market.margin),
                 "region": bettor.region,
                 "age_verified": bettor.age_verified,
+                "audience": {
+                    "view": audience.view,
+                    "sources": None if visibility.sources is None else sorted(visibility.sources),
+                    "markets": None if visibility.market_types is None else sorted(visibility.market_types),
+                },
+                "held_seconds": None if held is None else held.delay,
             },
         }
 
     async def bets(self, sub: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         async with self.wallets.engine.connect() as conn:
             rows, total = await self.repository.of(conn, sub, limit, offset)
-        return [_public(r) for r in rows], total
+        return [public_bet(r) for r in rows], total
 
     async def bet(self, bettor: Bettor, bet_id: str) -> dict[str, Any]:
         bet_id = text.record_id(bet_id)
@@ -342,7 +421,7 @@ class BetService:
             row = await self.repository.get(conn, bet_id)
         if row is None or (row["sub"] != bettor.sub and not bettor.admin):
             raise NotFound(f"no bet {bet_id!r}")
-        return {**_public(row), "context": row["context"]}
+        return {**public_bet(row), "context": row["context"]}
 
     async def report(self, sub: str | None) -> dict[str, Any]:
         """PnL, ROI and win rate of one user's settled bets, or of everyone's (sub None)."""

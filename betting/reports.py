@@ -1,4 +1,5 @@
-"""The bet tracker's summary: profit and loss, ROI and win rate, overall, by sport and by market."""
+"""The bet tracker's summary: profit and loss, ROI and win rate, overall, by sport and by market;
+and the operator's reports over the whole book, which count only the events the caller's token sees."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schema.visibility import Visibility
+from store.bets import BetRepository, settled_bets
 from store.types import cents
 
 _WINS = frozenset({"won", "half_won", "dead_heat"})
@@ -56,3 +61,20 @@ def summary(settled: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "by_sport": {k: v.json() for k, v in sorted(by_sport.items())},
         "by_market": {k: v.json() for k, v in sorted(by_market.items())},
     }
+
+
+class BookReports:
+    """Everyone's settled bets summed, and the house's exposure per outcome, as one operator may see
+    them: only bets and lines on events of the sports (and leagues) its token sees."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.repository = BetRepository()
+
+    async def report(self, visibility: Visibility) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            return summary(await settled_bets(conn, None, visibility))
+
+    async def exposure(self, visibility: Visibility) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            return await self.repository.all_exposure(conn, visibility)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,7 +28,9 @@ from schema.model import (
     EventStatus,
     Market,
     MarketQuote,
+    MarketResult,
     MarketType,
+    MarketView,
     Outcome,
     market_order,
 )
@@ -66,23 +68,35 @@ class SourceHealth:
 
 
 @dataclass(slots=True)
-class MarketState:
-    id: str
-    type: MarketType
-    line: Decimal | None
-    outcome_ids: tuple[str, ...]
-    names: dict[str, str]
-    books: dict[str, SourcePrices] = field(default_factory=dict)
-    last_timestamp: dict[str, datetime] = field(default_factory=dict)
-    suspended_by: set[str] = field(default_factory=set)
+class Shown:
+    """What one audience is served of a market: its outcomes, margin and suspension reasons."""
+
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     margin: Decimal | None = None
     reasons: frozenset[str] = frozenset()
-    repriced_at: float = 0.0
+    # How many times the market was suspended (or settled) for this audience: a bet held over a
+    # suspension is refused even when the market is open again by the time it is checked.
+    suspensions: int = 0
 
     @property
     def suspended(self) -> bool:
         return bool(self.reasons)
+
+
+@dataclass(slots=True)
+class MarketState(Shown):
+    id: str = ""
+    type: MarketType = MarketType.MONEYLINE
+    line: Decimal | None = None
+    outcome_ids: tuple[str, ...] = ()
+    names: dict[str, str] = field(default_factory=dict)
+    books: dict[str, SourcePrices] = field(default_factory=dict)
+    last_timestamp: dict[str, datetime] = field(default_factory=dict)
+    suspended_by: set[str] = field(default_factory=set)
+    repriced_at: float = 0.0
+    # Each source-limited audience's served state (see `OddsBook.views`).
+    views: dict[str, Shown] = field(default_factory=dict)
+    result: MarketResult | None = None
 
 
 def new_epoch() -> str:
@@ -118,6 +132,7 @@ class OddsBook:
         sinks: Iterable[DeltaSink] = (),
         owns: Callable[[str], bool] | None = None,
         describe_owner: Callable[[str], str] | None = None,
+        views: Mapping[str, frozenset[str]] | None = None,
     ):
         self.config = config or BookConfig()
         # Events this process prices; the others are replicas fed by `absorb`.
@@ -129,6 +144,11 @@ class OddsBook:
         self.events: dict[str, EventState] = {}
         self.sources: dict[str, SourceHealth] = {}
         self.overrides = OverrideSet()
+        # Audiences limited to some sources (by view name): each is priced from its sources alone,
+        # through the same consensus, suspension and override steps as everyone's price.
+        self.views: dict[str, frozenset[str]] = dict(views or {})
+        # Settled markets, by (event, market): frozen at their last price until rolled back.
+        self.results: dict[tuple[str, str], MarketResult] = {}
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -205,6 +225,9 @@ class OddsBook:
                     deltas.append(delta)
         for event_id in expired:
             del self.events[event_id]
+        if expired:
+            gone = set(expired)
+            self.results = {key: result for key, result in self.results.items() if key[0] not in gone}
         return deltas
 
     def override(self, override: Override) -> tuple[Override | None, list[Delta]]:
@@ -216,6 +239,22 @@ class OddsBook:
         """Take an override out of force: it, and a delta per market that changes back."""
         lifted = self.overrides.remove(override_id)
         return lifted, [] if lifted is None else self._reprice_scope(lifted.scope)
+
+    def settle(self, event_id: str, market_id: str, result: MarketResult | None) -> Delta | None:
+        """Mark a market settled with its result (or, with None, reopen it after a rollback): a
+        delta on the market when this book prices its event and it is in the book."""
+        key = (event_id, market_id)
+        if result is None:
+            self.results.pop(key, None)
+        else:
+            self.results[key] = result
+        event = self.events.get(event_id)
+        market = event.markets.get(market_id) if event is not None else None
+        if event is None or market is None or not self.owns(event_id) or market.result == result:
+            return None
+        market.result = result
+        now = self.clock()
+        return self._reprice(event, market, now, datetime.fromtimestamp(now, UTC), SYSTEM_SOURCE, "settlement")
 
     def markets_in(self, scope: Scope) -> list[tuple[EventInfo, str]]:
         """The (event, market) pairs of this book's own events that a scope covers."""
@@ -267,10 +306,10 @@ class OddsBook:
             if market is None:
                 market = _market_state(event.info, delta.market_id, delta.market_type, delta.line)
                 event.markets[market.id] = market
-            for outcome in delta.outcomes:
-                market.outcomes[outcome.id] = outcome
-            market.margin = delta.margin
-            market.reasons = frozenset({"replicated"}) if delta.suspended else frozenset()
+            _replicate(market, delta.outcomes, delta.margin, delta.suspended)
+            for view in delta.views:
+                _replicate(market.views.setdefault(view.name, Shown()), view.outcomes, view.margin, view.suspended)
+            market.result = delta.result
         return True
 
     def restore(self, snapshot: Event, *, replace_equal: bool = False) -> bool:
@@ -298,9 +337,10 @@ class OddsBook:
         state.closed_at = self.clock() if snapshot.status.closed else None
         for m in snapshot.markets:
             market = _market_state(snapshot.info, m.id, m.type, m.line)
-            market.outcomes = {o.id: o for o in m.outcomes}
-            market.margin = m.margin
-            market.reasons = frozenset({"replicated"}) if m.suspended else frozenset()
+            _replicate(market, m.outcomes, m.margin, m.suspended)
+            for view in m.views:
+                _replicate(market.views.setdefault(view.name, Shown()), view.outcomes, view.margin, view.suspended)
+            market.result = m.result
             state.markets[m.id] = market
         self.events[snapshot.info.id] = state
         return True
@@ -356,6 +396,7 @@ class OddsBook:
         assert quote.market_id is not None
         assert quote.market_type is not None
         market = _market_state(event.info, quote.market_id, quote.market_type, quote.line)
+        market.result = self.results.get((event.info.id, market.id))
         event.markets[market.id] = market
         return market
 
@@ -378,31 +419,29 @@ class OddsBook:
     def _reprice(
         self, event: EventState, market: MarketState, now: float, stamp: datetime, source: str, reason: str
     ) -> Delta | None:
-        price = aggregate(market.outcome_ids, market.books, now, self.consensus)
-        market.repriced_at = now
-        reasons = self._suspension(event, market, price)
-        if price.outcomes:
-            outcomes = {o: self._outcome(market, o, price, stamp) for o in market.outcome_ids}
-            margin = price.margin
-        else:
-            # No fresh price: keep showing the last one, marked stale, unless the market is suspended.
-            outcomes = {o: _mark_stale(old) for o, old in market.outcomes.items()}
-            margin = market.margin
-        if self.overrides.active:
-            outcomes, margin = self.overrides.apply(event.info, market.id, outcomes, margin)
-            # An unchanged served price keeps its time, whatever the consensus underneath did.
-            for o, new in outcomes.items():
-                old = market.outcomes.get(o)
-                if old is not None and old.odds == new.odds and old.updated_at != new.updated_at:
-                    outcomes[o] = replace(new, updated_at=old.updated_at)
-            if self.overrides.suspended(event.info, market.id):
-                reasons = reasons | {"override"}
-        changed = tuple(new for o, new in outcomes.items() if market.outcomes.get(o) != new)
-        is_new = not market.outcomes and not market.reasons and market.margin is None
-        market_changed = is_new or reasons != market.reasons or margin != market.margin
-        if not changed and not market_changed:
+        if market.result is not None and reason != "settlement" and (market.outcomes or market.reasons):
+            # A settled market keeps its last prices until the settlement is rolled back.
             return None
-        market.outcomes, market.margin, market.reasons = outcomes, margin, reasons
+        market.repriced_at = now
+        outcomes, margin, reasons = self._serve(event, market, market, market.books, market.suspended_by, now, stamp)
+        changed, market_changed = _changes(market, outcomes, margin, reasons)
+        views: list[MarketView] = []
+        for name, allowed in self.views.items():
+            shown = market.views.get(name)
+            if shown is None:
+                if not (allowed & market.books.keys() or allowed & market.suspended_by):
+                    # None of its sources has quoted the market: it is not offered to this audience.
+                    continue
+                shown = market.views[name] = Shown()
+            books = {s: book for s, book in market.books.items() if s in allowed}
+            served = self._serve(event, market, shown, books, market.suspended_by & allowed, now, stamp)
+            view_changed, view_market_changed = _changes(shown, *served)
+            if view_changed or view_market_changed:
+                _show(shown, *served)
+                views.append(MarketView(name, shown.suspended, shown.margin, view_changed, view_market_changed))
+        if not changed and not market_changed and not views:
+            return None
+        _show(market, outcomes, margin, reasons)
         return self._emit(
             event,
             stamp,
@@ -415,37 +454,64 @@ class OddsBook:
             margin=margin,
             market_changed=market_changed,
             outcomes=changed,
+            views=tuple(views),
+            result=market.result,
         )
 
-    def _suspension(self, event: EventState, market: MarketState, price: MarketPrice) -> frozenset[str]:
+    def _serve(
+        self,
+        event: EventState,
+        market: MarketState,
+        shown: Shown,
+        books: Mapping[str, SourcePrices],
+        suspended_by: set[str],
+        now: float,
+        stamp: datetime,
+    ) -> tuple[dict[str, Outcome], Decimal | None, frozenset[str]]:
+        """What an audience priced from `books` is served now: the consensus of those sources,
+        their suspension, then the trader's overrides. Everyone's price and every source-limited
+        audience's price go through here, so the rules and flags are the same for all."""
+        if market.result is not None:
+            return shown.outcomes, shown.margin, frozenset({"settled"})
+        price = aggregate(market.outcome_ids, books, now, self.consensus)
+        reasons = self._suspension(event, suspended_by, books, shown.outcomes, price)
+        if price.outcomes:
+            outcomes = {o: _outcome(market.names, books, shown.outcomes, o, price, stamp) for o in market.outcome_ids}
+            margin = price.margin
+        else:
+            # No fresh price: keep showing the last one, marked stale, unless the market is suspended.
+            outcomes = {o: _mark_stale(old) for o, old in shown.outcomes.items()}
+            margin = shown.margin
+        if self.overrides.active:
+            outcomes, margin = self.overrides.apply(event.info, market.id, outcomes, margin)
+            # An unchanged served price keeps its time, whatever the consensus underneath did.
+            for o, new in outcomes.items():
+                old = shown.outcomes.get(o)
+                if old is not None and old.odds == new.odds and old.updated_at != new.updated_at:
+                    outcomes[o] = replace(new, updated_at=old.updated_at)
+            if self.overrides.suspended(event.info, market.id):
+                reasons = reasons | {"override"}
+        return outcomes, margin, reasons
+
+    def _suspension(
+        self,
+        event: EventState,
+        suspended_by: set[str],
+        books: Mapping[str, SourcePrices],
+        shown: dict[str, Outcome],
+        price: MarketPrice,
+    ) -> frozenset[str]:
         if event.status.closed:
             return frozenset({"event_closed"})
         if price.outcomes:
             return frozenset()
-        if market.suspended_by and not any(book.odds for book in market.books.values()):
+        if suspended_by and not any(book.odds for book in books.values()):
             return frozenset({"sources_suspended"})
-        if not market.outcomes:
+        if not shown:
             return frozenset({"incomplete"})
         if event.status is EventStatus.LIVE and self.config.auto_suspend:
             return frozenset({"no_fresh_source"})
         return frozenset()
-
-    @staticmethod
-    def _outcome(market: MarketState, outcome_id: str, price: MarketPrice, stamp: datetime) -> Outcome:
-        served = price.outcomes[outcome_id]
-        old = market.outcomes.get(outcome_id)
-        updated_at = old.updated_at if old is not None and old.odds == served.odds else stamp
-        sources = {name: book.odds[outcome_id] for name, book in market.books.items() if outcome_id in book.odds}
-        return Outcome(
-            outcome_id,
-            market.names[outcome_id],
-            served.odds,
-            updated_at,
-            served.source_count,
-            served.confidence,
-            sources,
-            served.flags,
-        )
 
     def _emit(self, event: EventState, stamp: datetime, source: str, reason: str, **change: Any) -> Delta:
         event.seq += 1
@@ -468,7 +534,16 @@ class OddsBook:
             markets = tuple(
                 sorted(
                     (
-                        Market(m.id, m.type, m.line, m.suspended, m.margin, tuple(m.outcomes.values()))
+                        Market(
+                            m.id,
+                            m.type,
+                            m.line,
+                            m.suspended,
+                            m.margin,
+                            tuple(m.outcomes.values()),
+                            tuple(_view(name, shown) for name, shown in m.views.items()),
+                            m.result,
+                        )
                         for m in state.markets.values()
                         if m.outcomes or m.suspended
                     ),
@@ -484,7 +559,57 @@ class OddsBook:
 def _market_state(info: EventInfo, market_id: str, market_type: MarketType, line: Decimal | None) -> MarketState:
     ids = OUTCOMES[market_type]
     names = {o: outcome_name(info, market_type, line, o) for o in ids}
-    return MarketState(market_id, market_type, line, ids, names)
+    return MarketState(id=market_id, type=market_type, line=line, outcome_ids=ids, names=names)
+
+
+def _outcome(
+    names: dict[str, str],
+    books: Mapping[str, SourcePrices],
+    shown: dict[str, Outcome],
+    outcome_id: str,
+    price: MarketPrice,
+    stamp: datetime,
+) -> Outcome:
+    served = price.outcomes[outcome_id]
+    old = shown.get(outcome_id)
+    updated_at = old.updated_at if old is not None and old.odds == served.odds else stamp
+    sources = {name: book.odds[outcome_id] for name, book in books.items() if outcome_id in book.odds}
+    return Outcome(
+        outcome_id,
+        names[outcome_id],
+        served.odds,
+        updated_at,
+        served.source_count,
+        served.confidence,
+        sources,
+        served.flags,
+    )
+
+
+def _changes(
+    shown: Shown, outcomes: dict[str, Outcome], margin: Decimal | None, reasons: frozenset[str]
+) -> tuple[tuple[Outcome, ...], bool]:
+    """The outcomes that change what the audience is shown, and whether the market itself does."""
+    changed = tuple(new for o, new in outcomes.items() if shown.outcomes.get(o) != new)
+    is_new = not shown.outcomes and not shown.reasons and shown.margin is None
+    return changed, is_new or reasons != shown.reasons or margin != shown.margin
+
+
+def _show(shown: Shown, outcomes: dict[str, Outcome], margin: Decimal | None, reasons: frozenset[str]) -> None:
+    if reasons and not shown.reasons:
+        shown.suspensions += 1
+    shown.outcomes, shown.margin, shown.reasons = outcomes, margin, reasons
+
+
+def _replicate(shown: Shown, outcomes: Iterable[Outcome], margin: Decimal | None, suspended: bool | None) -> None:
+    """Take what the pricer served to one audience, as a delta or snapshot told it."""
+    merged = dict(shown.outcomes)
+    merged.update((o.id, o) for o in outcomes)
+    _show(shown, merged, margin, frozenset({"replicated"}) if suspended else frozenset())
+
+
+def _view(name: str, shown: Shown) -> MarketView:
+    return MarketView(name, shown.suspended, shown.margin, tuple(shown.outcomes.values()))
 
 
 SEEN_INCIDENTS = 10_000

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from broadcaster import Broadcast as _Library
@@ -194,6 +194,21 @@ class Broadcast:
                     except Exception:
                         # Leaving must not fail the consumer: the channel is gone from the backend anyway.
                         log.exception("closing the subscription to %s failed", channel)
+
+    async def follow(self, channel: str, apply: Callable[[bytes], None], resync: Callable[[], Awaitable[None]]) -> None:
+        """Apply every message of `channel`, for ever. When messages were lost (a gap in the
+        transport, or this consumer overflowed its queue), `resync` catches up from wherever they
+        were also kept before the next one is applied."""
+        while True:
+            try:
+                async with self.subscribe(channel) as subscription:
+                    async for message in subscription:
+                        if message == GAP:
+                            await resync()
+                        else:
+                            apply(message)
+            except Overflowed:
+                await resync()
 
     async def _publish_loop(self) -> None:
         assert self.redis is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from feeds.audience import offered, tells_of_event
 from feeds.book import OddsBook
 from feeds.normalize import Normalizer
 from feeds.queries import sport_and_league_filter
@@ -53,7 +54,7 @@ class DeltaFilter:
             if not self.visibility.sees_event(delta.sport, league):
                 return False
         market_type = delta.market_type
-        if market_type is not None and not self.visibility.sees_market(market_type.value):
+        if not offered(book, delta, self.visibility) and not tells_of_event(delta):
             return False
         # Event-level deltas (status, description) concern every market of the event.
         return self.market_types is None or market_type is None or market_type in self.market_types

@@ -162,7 +162,7 @@ class OverrideSet:
                 o: replace(
                     outcome,
                     odds=to_price(implied[o] / total * scale),
-                    flags=(*outcome.flags, "override:margin"),
+                    flags=_flagged(outcome.flags, "override:margin"),
                 )
                 for o, outcome in outcomes.items()
             }
@@ -170,8 +170,13 @@ class OverrideSet:
         for o, outcome in list(outcomes.items()):
             price = self._winner("price", info, market_id, o)
             if price is not None and price.value is not None:
-                outcomes[o] = replace(outcome, odds=price.value, flags=(*outcome.flags, "override:price"))
+                outcomes[o] = replace(outcome, odds=price.value, flags=_flagged(outcome.flags, "override:price"))
                 fixed = True
         if target is not None or fixed:
             margin = Decimal(f"{(sum(1 / float(o.odds) for o in outcomes.values()) - 1) * 100:.2f}")
         return outcomes, margin
+
+
+def _flagged(flags: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    # A price kept from before (marked stale) already carries the flags of the overrides on it.
+    return flags if flag in flags else (*flags, flag)

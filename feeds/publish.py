@@ -16,7 +16,7 @@ _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
 def encode_delta(delta: Delta) -> bytes:
-    return orjson.dumps(delta_json(delta), option=_OPTIONS)
+    return orjson.dumps(delta_json(delta, wire=True), option=_OPTIONS)
 
 
 class BroadcastSink:

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from feeds.aliases import alias_key
+from feeds.audience import Audience
 from feeds.book import EventState, OddsBook
 from feeds.normalize import Normalizer
-from feeds.regional import regional_event
-from schema.errors import Forbidden, InvalidRequest
+from schema.errors import InvalidRequest
 from schema.model import Event, EventStatus, MarketType
 from schema.visibility import EVERYTHING, Visibility
 
@@ -31,6 +31,7 @@ def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
     """The page of matching events and the total count; with a market filter, events lacking
     every requested market are left out."""
     selected: list[Event] = []
+    audience = Audience(book, query.visibility)
     states: Iterable[EventState]
     if query.event_ids is not None:
         states = [book.events[i] for i in query.event_ids if i in book.events]
@@ -51,7 +52,7 @@ def find_events(book: OddsBook, query: EventQuery) -> tuple[list[Event], int]:
         event = book.event(info.id)
         if event is None:
             continue
-        event = visible_markets(event, query.visibility, book)
+        event = audience.markets(event)
         if query.market_types is not None:
             event = only_markets(event, query.market_types)
             if not event.markets:
@@ -78,22 +79,6 @@ def sport_and_league_filter(
             raise InvalidRequest(f"league {league_name!r} belongs to {known[1]}, not {sport}")
         league, sport = known
     return sport, league
-
-
-def visible_markets(event: Event, visibility: Visibility, book: OddsBook) -> Event:
-    """Only the markets the caller may see, priced from the sources their region admits."""
-    if visibility.market_types is not None:
-        event = replace(event, markets=tuple(m for m in event.markets if visibility.sees_market(m.type.value)))
-    if visibility.sources is not None:
-        event = regional_event(event, visibility.sources, book)
-    return event
-
-
-def visible_event(event: Event, visibility: Visibility, book: OddsBook) -> Event:
-    """The event as the caller may see it; raises Forbidden outside their sports."""
-    if not visibility.sees_event(event.info.sport, event.info.league):
-        raise Forbidden(f"this token does not cover {event.info.league or event.info.sport} ({event.info.id})")
-    return visible_markets(event, visibility, book)
 
 
 def only_markets(event: Event, wanted: Iterable[MarketType | str]) -> Event:

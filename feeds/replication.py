@@ -34,7 +34,7 @@ class SnapshotWriter:
             if state.seq > self.written.get(event_id, 0) and self.book.owns(event_id):
                 event = self.book.event(event_id)
                 assert event is not None
-                bodies[event_id] = orjson.dumps(event_json(event), option=_OPTIONS)
+                bodies[event_id] = orjson.dumps(event_json(event, wire=True), option=_OPTIONS)
                 seqs[event_id] = state.seq
         gone = [e for e in self.written if e not in self.book.events]
         if bodies:

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth.access import AccessControl
 from auth.jurisdictions import Jurisdictions
-from auth.principal import Principal
+from auth.principal import Principal, Scopes
 from auth.ratelimit import RateLimiter, RateState
 from auth.tokens import TokenConfig, TokenService, load_key_set
 from feeds.normalize import Normalizer
@@ -59,9 +59,10 @@ def build_access(settings: Settings, normalizer: Normalizer) -> AccessControl:
     )
 
 
-async def authorize(connection: HTTPConnection, scope: str, *, token_param: bool = False) -> Principal:
-    """The caller of an HTTP request, charged one unit of its rate and admitted to `scope`; raises
-    401, 429, 403 or 451 in the contract's shape. The rate state is kept for the response headers.
+async def authorize(connection: HTTPConnection, scope: Scopes, *, token_param: bool = False) -> Principal:
+    """The caller of an HTTP request, charged one unit of its rate and admitted to `scope` (or to
+    any one of several); raises 401, 429, 403 or 451 in the contract's shape. The rate state is
+    kept for the response headers.
     `token_param`: a `?token=` may stand in for the header (embed tokens in a page's markup)."""
     access: AccessControl = connection.app.state.services.access
     origin = connection.headers.get("origin")

@@ -15,7 +15,7 @@ import orjson
 
 from feeds.alerts import Alert
 from feeds.book import OddsBook
-from feeds.broadcast import GAP, Broadcast, Overflowed
+from feeds.broadcast import Broadcast
 from schema.visibility import Visibility
 from store.alerts import AlertRepository
 
@@ -24,6 +24,25 @@ ALERTS_CHANNEL = "oddsgate.alerts"
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _RECENT = 4096
 _BACKLOG = 100_000
+
+# Where an event is: its (sport, league).
+Place = tuple[str, str]
+
+
+def place_of(book: OddsBook, event_id: str) -> Place | None:
+    """The event's sport and league as the live book has them; None once it has left the book
+    (or before this process's book has it)."""
+    state = book.events.get(event_id)
+    return None if state is None else (state.info.sport, state.info.league)
+
+
+def sees_place(visibility: Visibility, place: Place | None) -> bool:
+    """Whether `visibility` sees what happened on an event at `place`. An event the book cannot
+    place is seen only by a caller who sees every sport: a narrower caller must not get it on the
+    chance that it is one of theirs."""
+    if place is None:
+        return visibility.sports is None
+    return visibility.sees_event(*place)
 
 
 @dataclass(eq=False, slots=True)
@@ -77,8 +96,10 @@ class AlertService:
         finally:
             self.remove_listener(listener)
 
-    async def list(self, **filters: Any) -> tuple[list[dict[str, Any]], int]:
-        return await self.repository.list(**filters)
+    async def list(self, visibility: Visibility, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        """Stored alerts, as the live ones: only those on events `visibility` sees, and those on
+        no event (a source down)."""
+        return await self.repository.list(visibility=visibility, **filters)
 
     async def flush(self) -> None:
         rows = list(self._pending)
@@ -98,24 +119,24 @@ class AlertService:
 
     async def follow(self) -> None:
         """Alerts other processes raised (Redis), to this process's listeners."""
-        while True:
-            try:
-                async with self.broadcast.subscribe(ALERTS_CHANNEL) as subscription:
-                    async for message in subscription:
-                        if message == GAP:
-                            continue
-                        alert = _alert(orjson.loads(message))
-                        if alert.id not in self._recent_ids:
-                            self._deliver(alert)
-            except Overflowed:
-                log.warning("alert listeners fell behind; some alerts reached only the database")
+        await self.broadcast.follow(ALERTS_CHANNEL, self._relay, self._lost)
+
+    def _relay(self, raw: bytes) -> None:
+        alert = _alert(orjson.loads(raw))
+        if alert.id not in self._recent_ids:
+            self._deliver(alert)
+
+    async def _lost(self) -> None:
+        # Alerts are kept in the database, not replayed to live listeners.
+        log.warning("alert listeners fell behind; some alerts reached only the database")
 
     def _deliver(self, alert: Alert) -> None:
         for observer in self.observers:
             observer(alert)
-        state = self.book.events.get(alert.event_id) if alert.event_id else None
+        place = place_of(self.book, alert.event_id) if alert.event_id else None
         for listener in tuple(self._listeners):
-            if state is None or listener.visibility.sees_event(state.info.sport, state.info.league):
+            # An alert on no event (a source down) concerns every sport.
+            if alert.event_id is None or sees_place(listener.visibility, place):
                 listener.deliver(alert)
 
     def _remember(self, alert_id: str) -> None:

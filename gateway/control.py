@@ -17,7 +17,7 @@ import orjson
 from auth.access import AccessControl
 from auth.principal import Principal
 from feeds.book import OddsBook
-from feeds.broadcast import GAP, Broadcast, Overflowed
+from feeds.broadcast import Broadcast
 from feeds.normalize import Normalizer
 from feeds.overrides import Action, Override, Scope, check
 from schema import text
@@ -104,24 +104,17 @@ class ControlService:
             self._share({"op": "add", "override": _wire(_override(earlier))})
         return {**_public(record), "deltas": len(deltas)}
 
-    async def history(self, **filters: Any) -> tuple[list[dict[str, Any]], int]:
-        rows, total = await self.repository.history(**filters)
+    async def history(self, principal: Principal, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        """Actions and rollbacks, newest first: only those whose scope the caller's token sees."""
+        rows, total = await self.repository.history(visibility=self.access.visibility(principal), **filters)
         return [_public(r) for r in rows], total
 
     async def follow(self) -> None:
         """Apply what other processes put in force (with Redis); our own messages are no-ops."""
-        while True:
-            try:
-                async with self.broadcast.subscribe(OVERRIDES_CHANNEL) as subscription:
-                    async for message in subscription:
-                        if message == GAP:
-                            await self._resync()
-                        else:
-                            self._apply(orjson.loads(message))
-            except Overflowed:
-                await self._resync()
+        await self.broadcast.follow(OVERRIDES_CHANNEL, self._apply, self._resync)
 
-    def _apply(self, message: dict[str, Any]) -> None:
+    def _apply(self, raw: bytes) -> None:
+        message = orjson.loads(raw)
         if message.get("op") == "add":
             override = _override(message["override"])
             if override.id not in self.book.overrides.active:

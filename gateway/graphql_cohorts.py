@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,12 +28,12 @@ from graphql import (
 from graphql.execution import Executor
 from graphql.validation import ASTValidationRule
 
+from feeds.audience import Audience
 from feeds.book import OddsBook
 from feeds.fanout import Hub, Published
 from feeds.filters import DeltaFilter
 from feeds.normalize import Normalizer
 from feeds.outbox import Outbox
-from feeds.regional import regional_view
 from gateway.graphql_projection import Projection, compile_subscription
 from schema.errors import OddsgateError
 from schema.graphql import delta_gql
@@ -50,7 +50,7 @@ class CohortPlan:
     executor: Executor[Any]
     selection: DeltaFilter
     projection: Projection | None
-    sources: frozenset[str] | None
+    visibility: Visibility
 
 
 @dataclass(eq=False)
@@ -61,8 +61,8 @@ class Cohort:
     book: OddsBook
     # The document compiled to a projection when it allows; graphql-core executes it otherwise.
     projection: Projection | None
-    # How the members' region sees a delta, when it admits only some sources.
-    regional: Callable[[Delta], Delta] | None = None
+    # What the members' audience is shown of each delta.
+    audience: Audience | None = None
     members: set[Outbox[bytes]] = field(default_factory=set)
     resets: set[str] = field(default_factory=set)
     executions: int = 0
@@ -70,7 +70,7 @@ class Cohort:
     def deliver(self, item: Published) -> None:
         if not self.plan.selection.matches(item.delta, self.book):
             return
-        delta = item.delta if self.regional is None else self.regional(item.delta)
+        delta = item.delta if self.audience is None else self.audience.delta(item.delta)
         payload = self.render(delta, delta.event_id in self.resets)
         self.resets.discard(delta.event_id)
         for outbox in self.members:
@@ -157,14 +157,14 @@ class Cohorts:
             # One plan per cohort: a member that joins holds the cohort's, not a copy of its own.
             return active.plan
         projection = compile_subscription(self.schema, document, operation, executor.variable_values)
-        return CohortPlan(key, executor, selection, projection, visibility.sources)
+        return CohortPlan(key, executor, selection, projection, visibility)
 
     @contextlib.asynccontextmanager
     async def member(self, plan: CohortPlan) -> AsyncIterator[Outbox[bytes]]:
         cohort = self.active.get(plan.key)
         if cohort is None:
             cohort = self.active[plan.key] = Cohort(
-                plan, self.book, plan.projection, regional_view(plan.sources, self.book)
+                plan, self.book, plan.projection, Audience(self.book, plan.visibility)
             )
             self.hub.listen(cohort, *plan.selection.index())
         render = cohort.render

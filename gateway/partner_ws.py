@@ -19,12 +19,12 @@ from auth.principal import Principal
 from auth.ratelimit import parse_rate
 from auth.tokens import bearer
 from feeds.alerts import Alert
+from feeds.audience import Audience
 from feeds.conflate import ConflationKey, conflation_key, merge_deltas
 from feeds.fanout import Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
-from feeds.queries import only_markets, visible_markets
-from feeds.regional import regional_view
+from feeds.queries import only_markets
 from gateway.alerting import AlertListener
 from gateway.origins import socket_origin_allowed
 from gateway.services import Services
@@ -104,7 +104,7 @@ class PartnerConnection:
         self.channels: dict[str, Channel] = {}
         self.principal: Principal | None = None
         self.visibility: Visibility = EVERYTHING
-        self._regional: Callable[[Delta], Delta] | None = None
+        self.audience = Audience(services.book, EVERYTHING)
         self._alerts: AlertListener | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._unwatch: Callable[[], None] | None = None
@@ -131,7 +131,7 @@ class PartnerConnection:
                     break
         if conflate is None:
             return
-        delta = item.delta if self._regional is None else self._regional(item.delta)
+        delta = self.audience.delta(item.delta)
         # After a reset that could send no snapshot, the next delta says it does not follow on.
         marked = bool(self._resets) and delta.event_id in self._resets
         if marked:
@@ -143,7 +143,7 @@ class PartnerConnection:
             if marked:
                 self.outbox.push(delta, ws_conflated_frame(delta))
                 return
-            frame = ws_published_frame(item) if self._regional is None else ws_frame(delta)
+            frame = ws_published_frame(item) if delta is item.delta else ws_frame(delta)
             self.outbox.push(delta, frame)
             return
         key = conflation_key(delta)
@@ -190,7 +190,7 @@ class PartnerConnection:
         if self._init_timer is not None:
             self._init_timer.cancel()
             self._init_timer = None
-        self._regional = regional_view(self.visibility.sources, self.services.book)
+        self.audience = Audience(self.services.book, self.visibility)
         delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
         self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
         self._unwatch = access.watch(principal, self._revoked)
@@ -333,9 +333,9 @@ class PartnerConnection:
             if not self._events_of([channel], only=event.info.id):
                 continue
             if channel.selection.market_types is None:
-                return visible_markets(event, self.visibility, self.services.book)
+                return self.audience.markets(event)
             wanted.update(t.value for t in channel.selection.market_types)
-        return visible_markets(only_markets(event, wanted), self.visibility, self.services.book) if wanted else None
+        return self.audience.markets(only_markets(event, wanted)) if wanted else None
 
     async def run(self) -> None:
         settings = self.services.settings

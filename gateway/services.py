@@ -8,14 +8,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.access import AccessControl
+from betting.acceptance import BetGuards
+from betting.bet_context import BetContexts
 from betting.catalog import KnownMarkets
 from betting.placement import BetService
+from betting.reports import BookReports
 from betting.risk import RiskBook, RiskLimits
+from betting.settled_markets import SettledMarkets
 from betting.settling import SettlementService
 from betting.wallet import WalletService
 from feeds.adapters import load_adapters
@@ -35,7 +40,7 @@ from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
 from feeds.source_board import SourceBoard
 from gateway.access import build_access
-from gateway.alerting import AlertService
+from gateway.alerting import AlertService, place_of
 from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -82,8 +87,10 @@ class Services:
     wallets: WalletService
     bets: BetService
     settlements: SettlementService
+    bet_contexts: BetContexts
     insights: InsightService
     sources: SourceBoard
+    reports: BookReports
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
@@ -160,6 +167,9 @@ async def start_services(settings: Settings) -> Services:
         divergence=settings.divergence,
     )
     ownership = Ownership(partition_set(settings.partitions, settings.partition_count), settings.partition_count)
+    aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
+    normalizer = Normalizer(aliases)
+    access = build_access(settings, normalizer)
     book = OddsBook(
         BookConfig(
             source_down_after=settings.source_down_after,
@@ -170,14 +180,12 @@ async def start_services(settings: Settings) -> Services:
         sinks=[publisher := BroadcastSink(broadcast, audit=writer.record), metrics.delta_sink()],
         owns=ownership.owns,
         describe_owner=ownership.describe,
+        views=access.jurisdictions.views(),
     )
     store = RedisLiveStore(broadcast.redis.client) if broadcast.redis is not None else None
     hub = Hub(broadcast, book, history_size=settings.history_size, store=store)
     publisher.local = hub.accept_local
     await hub.start()
-    aliases = AliasBook.load([settings.aliases_file] if settings.aliases_file else [])
-    normalizer = Normalizer(aliases)
-    access = build_access(settings, normalizer)
     tokens = TokenRepository(engine)
     access.update_revoked(frozenset(await tokens.revoked()))
     services = Services(
@@ -202,14 +210,23 @@ async def start_services(settings: Settings) -> Services:
         webhooks := WebhookService(
             WebhookRepository(engine),
             AddressPolicy(settings.webhook_allowed_networks),
+            access=access,
+            normalizer=normalizer,
+            locate=partial(place_of, book),
             max_attempts=settings.webhook_max_attempts,
             backoff=settings.webhook_backoff,
             timeout=settings.webhook_timeout,
             workers=settings.webhook_workers,
         ),
         wallets := WalletService(create_engine(settings.database_url, immediate=True)),
-        BetService(wallets, book, RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits)),
+        BetService(
+            wallets,
+            book,
+            RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits),
+            BetGuards(settings.bet_refuse_unreliable, settings.bet_close_at_start, settings.bet_inplay_delay),
+        ),
         settlements := SettlementService(wallets, KnownMarkets(book, audit)),
+        BetContexts(wallets.engine, audit),
         insights := InsightService(
             InsightRepository(engine),
             audit,
@@ -227,9 +244,12 @@ async def start_services(settings: Settings) -> Services:
             seq_bucket=settings.insight_seq_bucket,
         ),
         SourceBoard(book, store, interval=settings.snapshot_interval),
+        BookReports(engine),
     )
-    settlements.on_settled.append(insights.score_result)
-    settlements.on_rolled_back.append(insights.forget_result)
+    settled = SettledMarkets(book, broadcast, engine, lookback=max(settings.closed_retention, 86400.0) * 2)
+    await settled.load()
+    settlements.on_settled.extend([settled.settled, insights.score_result])
+    settlements.on_rolled_back.extend([settled.rolled_back, insights.forget_result])
     await webhooks.start(settings.webhook_refresh)
     book.sinks.extend([alert_engine, webhooks.on_delta])
     alerts.observers.append(webhooks.on_alert)
@@ -239,6 +259,7 @@ async def start_services(settings: Settings) -> Services:
     if broadcast.redis is not None:
         services.background("overrides", services.control.follow)
         services.background("alerts", alerts.follow)
+        services.background("results", settled.follow)
     services.background("revocations", lambda: _refresh_revocations(services))
     if store is not None:
         snapshots = SnapshotWriter(book, store, broadcast.published)

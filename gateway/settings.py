@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     user_risk_limits: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="JSON: per-user risk limits, by token sub"
     )
+    bet_inplay_delay: float = Field(
+        5.0, ge=0, le=60, description="seconds an in-play bet is held, then checked again (0: no delay)"
+    )
+    bet_close_at_start: bool = Field(True, description="pre-match betting closes at the event's scheduled start")
+    bet_refuse_unreliable: bool = Field(
+        True, description="refuse bets on prices flagged stale (no fresh source, or one left of several)"
+    )
     webhook_max_attempts: int = Field(5, ge=1, le=20)
     webhook_backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubles each time")
     webhook_timeout: float = Field(5.0, gt=0)

@@ -2,7 +2,8 @@
 exponential backoff, logged, and dead-lettered after the last attempt. The odds path only enqueues:
 a slow or dead endpoint holds up nobody. Deliveries go only to public addresses (see
 `gateway.webhook_addresses`); a webhook is changed only by its owner or an admin, and deleting it
-cancels what was still queued for it."""
+cancels what was still queued for it. A webhook delivers only what its owner's token could see (its
+sports, narrowed by its region), narrowed again by the filters it was registered with."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,17 +23,27 @@ from typing import Any
 import httpx
 import orjson
 
-from auth.principal import Principal
+from auth.access import AccessControl
+from auth.principal import ALL_SPORTS, Principal
 from feeds.alerts import Alert
+from feeds.aliases import AliasBook
+from feeds.normalize import Normalizer
+from gateway.alerting import Place, sees_place
 from gateway.webhook_addresses import AddressPolicy, AddressRefused
 from schema import text
-from schema.errors import InvalidRequest, NotFound
+from schema.errors import Forbidden, InvalidRequest, NotFound
 from schema.model import Delta
 from schema.render import delta_json
+from schema.visibility import EVERYTHING, Visibility
 from store.webhooks import WebhookRepository
 
 log = logging.getLogger(__name__)
-EVENTS = ("suspension", "move", "alert")
+EVENTS = ("suspension", "move", "alert", "market.settled", "market.unsettled")
+# Kinds that carry alerts, an operator's surface: their owner needs `odds:control` (a token with
+# `webhooks:manage` alone may not read alerts, so it may not have them sent either).
+ALERT_KINDS = frozenset({"move", "alert"})
+FIELDS = ("url", "events", "secret", "sports", "event_ids")
+MAX_FILTER = 100
 SIGNATURE_HEADER = "X-Oddsgate-Signature"
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 _QUEUE = 10_000
@@ -51,6 +63,26 @@ class Hook:
     events: frozenset[str]
     secret: str
     owner: str
+    # What the owner's token saw when it registered the webhook.
+    visibility: Visibility = EVERYTHING
+    # The registration's filters; None: not filtered.
+    sports: Visibility | None = None
+    event_ids: frozenset[str] | None = None
+
+    def wants(self, event_id: str | None, place: Place | None, market_type: str | None = None) -> bool:
+        """Whether a delivery about this event (at `place`, when the book can place it) goes here.
+        One about no event (a source down) goes only to a webhook without filters."""
+        if event_id is None:
+            return self.sports is None and self.event_ids is None
+        if self.event_ids is not None and event_id not in self.event_ids:
+            return False
+        if self.sports is not None and not sees_place(self.sports, place):
+            return False
+        return sees_place(self.visibility, place) and self.visibility.sees_market(market_type)
+
+
+def _nowhere(event_id: str) -> Place | None:
+    return None
 
 
 @dataclass(slots=True)
@@ -68,13 +100,21 @@ class WebhookService:
         repository: WebhookRepository,
         addresses: AddressPolicy,
         *,
+        access: AccessControl | None = None,
+        normalizer: Normalizer | None = None,
+        locate: Callable[[str], Place | None] = _nowhere,
         max_attempts: int = 5,
         backoff: float = 1.0,
         timeout: float = 5.0,
         workers: int = 4,
     ):
+        """`access`: what owners' tokens see (None: every owner sees everything); `locate`: an
+        event's sport and league, from the live book."""
         self.repository = repository
         self.addresses = addresses
+        self.access = access
+        self.normalizer = normalizer if normalizer is not None else Normalizer(AliasBook.load())
+        self.locate = locate
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -106,16 +146,45 @@ class WebhookService:
 
     async def reload(self) -> None:
         """Registrations made by any process, from the database."""
-        self.hooks = {
-            row["id"]: Hook(row["id"], row["url"], frozenset(row["events"]), row["secret"], row["owner"])
-            for row in await self.repository.active()
-        }
+        self.hooks = {row["id"]: self._hook(row) for row in await self.repository.active()}
+
+    def _hook(self, row: dict[str, Any]) -> Hook:
+        owner_sports = row.get("owner_sports")
+        filters = row.get("sports")
+        event_ids = row.get("event_ids")
+        return Hook(
+            row["id"],
+            row["url"],
+            frozenset(row["events"]),
+            row["secret"],
+            row["owner"],
+            self._owner_visibility(
+                frozenset(owner_sports if owner_sports is not None else [ALL_SPORTS]), row.get("owner_region")
+            ),
+            None if filters is None else Visibility(frozenset((f["sport"], f.get("league", "")) for f in filters)),
+            None if event_ids is None else frozenset(event_ids),
+        )
+
+    def _owner_visibility(self, sports: frozenset[str], region: str | None) -> Visibility:
+        return EVERYTHING if self.access is None else self.access.visibility_of(sports, region)
 
     # -- what happens ------------------------------------------------------------------------------
 
     def on_delta(self, delta: Delta) -> None:
-        """A book sink: a market that becomes suspended is a `suspension` (once, until it resumes)."""
-        if delta.market_id is None or delta.suspended is None or not delta.market_changed:
+        """A book sink: a market that becomes suspended is a `suspension` (once, until it resumes); a
+        settlement is `market.settled`, its rollback `market.unsettled`."""
+        if delta.market_id is None:
+            return
+        market_type = None if delta.market_type is None else delta.market_type.value
+        if delta.reason == "settlement":
+            kind = "market.settled" if delta.result is not None else "market.unsettled"
+            self._emit(kind, delta_json(delta), delta.event_id, market_type)
+            # A settled market is frozen, not suspended by anyone: no `suspension` for it, and none
+            # when a rollback reopens it as it was.
+            key = (delta.event_id, delta.market_id)
+            (self._suspended.add if delta.suspended else self._suspended.discard)(key)
+            return
+        if delta.suspended is None or not delta.market_changed:
             return
         key = (delta.event_id, delta.market_id)
         if not delta.suspended:
@@ -125,16 +194,20 @@ class WebhookService:
             return
         self._suspended.add(key)
         if any("suspension" in hook.events for hook in self.hooks.values()):
-            self._emit("suspension", delta_json(delta))
+            self._emit("suspension", delta_json(delta), delta.event_id, market_type)
 
     def on_alert(self, alert: Alert) -> None:
         body = alert.json()
-        self._emit("alert", body)
+        self._emit("alert", body, alert.event_id)
         if alert.kind == "price_move":
-            self._emit("move", body)
+            self._emit("move", body, alert.event_id)
 
-    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+    def _emit(self, event: str, payload: dict[str, Any], event_id: str | None, market_type: str | None = None) -> None:
+        """To every webhook that asked for this kind and may have it (see `Hook.wants`)."""
         hooks = [hook for hook in self.hooks.values() if event in hook.events]
+        if hooks:
+            place = None if event_id is None else self.locate(event_id)
+            hooks = [hook for hook in hooks if hook.wants(event_id, place, market_type)]
         if not hooks:
             return
         body = orjson.dumps({"event": event, "data": payload}, option=_OPTIONS)
@@ -239,15 +312,26 @@ class WebhookService:
     # -- registering -------------------------------------------------------------------------------
 
     async def register(self, principal: Principal, body: object) -> dict[str, Any]:
+        """Records what the owner's token sees now: the webhook never delivers more than that."""
         if not isinstance(body, dict):
-            raise InvalidRequest("the body is a JSON object: {url, events, secret}")
+            raise InvalidRequest("the body is a JSON object: {url, events, secret, sports?, event_ids?}")
+        unknown = sorted(str(k) for k in set(body) - set(FIELDS))
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field(s) {', '.join(map(repr, unknown))}; a webhook takes {', '.join(FIELDS)}"
+            )
         url, events, secret = body.get("url"), body.get("events"), body.get("secret")
         url = text.text(url, "url", text.URL)
         await self.addresses.check(url)
-        if not isinstance(events, list) or not events or not set(events) <= set(EVENTS):
+        if not isinstance(events, list) or not events or not all(e in EVENTS for e in events):
             raise InvalidRequest(f"'events' is a non-empty list of {', '.join(EVENTS)}")
+        if not ALERT_KINDS.isdisjoint(events) and not principal.has_scope("odds:control"):
+            raise Forbidden(
+                "'alert' and 'move' deliveries are alerts: the owner's token needs the scope 'odds:control'"
+            )
         if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
             raise InvalidRequest("'secret' is required: 16 to 200 characters, used to sign deliveries")
+        visibility = self._owner_visibility(principal.sports, principal.region)
         row = {
             "id": uuid.uuid4().hex,
             "url": url,
@@ -256,10 +340,52 @@ class WebhookService:
             "owner": principal.sub,
             "created_at": datetime.now(UTC),
             "active": True,
+            "owner_sports": sorted(principal.sports),
+            "owner_region": principal.region,
+            "sports": self._sports(body.get("sports"), visibility),
+            "event_ids": self._event_ids(body.get("event_ids"), visibility),
         }
         await self.repository.add(row)
         await self.reload()
         return _public(row)
+
+    def _sports(self, raw: object, visibility: Visibility) -> list[dict[str, str]] | None:
+        """The `sports` filter: names normalized to canonical sports and leagues, each within what
+        the owner's token sees (FORBIDDEN otherwise)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_FILTER:
+            raise InvalidRequest(f"'sports' is a non-empty list of at most {MAX_FILTER} sport or league names")
+        found: set[tuple[str, str]] = set()
+        for value in raw:
+            name = text.text(value, "sports", text.SPORT)
+            try:
+                sport, league = self.normalizer.sport_and_league(name, None)
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"'sports': {exc.message}") from None
+            if not _covers(visibility, sport, league):
+                raise Forbidden(
+                    f"this token does not cover all of {name!r}; a webhook's 'sports' must lie within what "
+                    "its owner's token sees"
+                )
+            found.add((sport, league))
+        return [{"sport": s, "league": lg} if lg else {"sport": s} for s, lg in sorted(found)]
+
+    def _event_ids(self, raw: object, visibility: Visibility) -> list[str] | None:
+        """The `event_ids` filter. An event the live book holds must be one the owner's token sees;
+        one it does not hold yet is taken (and delivered only if it turns out to be)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_FILTER:
+            raise InvalidRequest(f"'event_ids' is a non-empty list of at most {MAX_FILTER} event ids")
+        ids: set[str] = set()
+        for value in raw:
+            event_id = text.text(value, "event_ids", text.EVENT_ID)
+            place = self.locate(event_id)
+            if place is not None and not visibility.sees_event(*place):
+                raise Forbidden(f"this token does not cover the event {event_id!r}")
+            ids.add(event_id)
+        return sorted(ids)
 
     async def remove(self, principal: Principal, webhook_id: str) -> None:
         """Only the owner (or an admin) may; for anyone else the webhook does not exist."""
@@ -291,6 +417,27 @@ def _owner(principal: Principal) -> str | None:
     return None if principal.has_scope("admin") else principal.sub
 
 
+def _covers(visibility: Visibility, sport: str, league: str) -> bool:
+    """Whether all of this sport (of this league, when one is named) is visible."""
+    if visibility.sports is None:
+        return True
+    return visibility.sees_event(sport, league) if league else (sport, "") in visibility.sports
+
+
+_PUBLIC = (
+    "id",
+    "url",
+    "events",
+    "sports",
+    "event_ids",
+    "owner",
+    "owner_sports",
+    "owner_region",
+    "created_at",
+    "active",
+)
+
+
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     # The secret is never sent back.
-    return {k: row[k] for k in ("id", "url", "events", "owner", "created_at", "active")}
+    return {k: row.get(k) for k in _PUBLIC}

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types import Info
 
-from feeds.queries import EventQuery, find_events, sport_and_league_filter, visible_event
+from feeds.audience import Audience
+from feeds.queries import EventQuery, find_events, sport_and_league_filter
 from resolvers.betting import BettingQuery
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
-from schema.errors import InvalidRequest, NotFound
+from schema.errors import InvalidRequest
 from schema.graphql import EventGQL, InsightGQL, SourceGQL, event_gql, events_gql, insight_gql
 
 MAX_PAGE = 500
@@ -56,17 +57,14 @@ class Query(BettingQuery):
         if event is None:
             return None
         with graphql_errors():
-            return event_gql(visible_event(event, context.visibility, context.book))
+            return event_gql(Audience(context.book, context.visibility).shown(event))
 
     @strawberry.field(description="A match insight for a live event (scope insights:read).")
     async def insight(self, info: Info[GraphQLContext, None], event_id: strawberry.ID) -> InsightGQL:
         context = info.context
         context.require("insights:read")
         with graphql_errors():
-            event = context.book.event(str(event_id))
-            if event is None:
-                raise NotFound(f"no event {event_id!r} in the live book")
-            visible = visible_event(event, context.visibility, context.book)
+            visible = Audience(context.book, context.visibility).event(str(event_id))
             insight = await context.insights.insight(
                 visible, context.visibility.key(), history=context.visibility.sources is None
             )

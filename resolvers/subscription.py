@@ -12,10 +12,10 @@ import strawberry
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
+from feeds.audience import Audience
 from feeds.fanout import OutboxListener, Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
-from feeds.regional import regional_view
 from resolvers.alerts import AlertGQL, alert_gql
 from resolvers.context import GraphQLContext
 from resolvers.errors import graphql_errors
@@ -38,13 +38,13 @@ class Subscription:
         context.require("odds:read")
         with graphql_errors():
             selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets, context.visibility)
-        regional = regional_view(context.visibility.sources, context.book)
+        audience = Audience(context.book, context.visibility)
 
         def render(item: Published) -> OddsDeltaGQL:
-            return delta_gql(item.delta if regional is None else regional(item.delta))
+            return delta_gql(audience.delta(item.delta))
 
         def render_conflated(delta: Delta) -> OddsDeltaGQL:
-            return delta_gql(delta if regional is None else regional(delta), conflated=True)
+            return delta_gql(audience.delta(delta), conflated=True)
 
         outbox: Outbox[OddsDeltaGQL] = Outbox(context.client_queue, context.slow_client_seconds, render_conflated)
         if isinstance(context.request, WebSocket):

@@ -9,7 +9,7 @@ import strawberry
 
 from schema.insight import Insight, Probabilities
 from schema.match import MatchState
-from schema.model import Delta, Event, Market, Outcome
+from schema.model import Delta, Event, Market, MarketResult, Outcome
 from schema.odds import formats, implied_probability
 
 
@@ -44,9 +44,40 @@ class MarketGQL:
     id: str
     type: str
     line: float | None
+    status: str = strawberry.field(description="open, suspended or settled")
     suspended: bool
     margin: float | None
+    result: MarketResultGQL | None = strawberry.field(description="How the market was settled; null until it is")
     outcomes: list[OutcomeGQL]
+
+
+@strawberry.type(name="OutcomeResult")
+class OutcomeResultGQL:
+    outcome_id: str
+    result: str = strawberry.field(description="won, lost, void, half_won, half_lost or dead_heat")
+
+
+@strawberry.type(name="MarketResult", description="How a market was settled.")
+class MarketResultGQL:
+    id: str
+    winners: list[str]
+    void: bool
+    outcomes: list[OutcomeResultGQL]
+    dead_heat_factor: str | None
+    settled_at: datetime
+
+
+def result_gql(result: MarketResult | None) -> MarketResultGQL | None:
+    if result is None:
+        return None
+    return MarketResultGQL(
+        id=result.id,
+        winners=list(result.winners),
+        void=result.void,
+        outcomes=[OutcomeResultGQL(outcome_id=o, result=r) for o, r in result.outcomes],
+        dead_heat_factor=None if result.dead_heat_factor is None else str(result.dead_heat_factor),
+        settled_at=result.settled_at,
+    )
 
 
 @strawberry.type(name="Incident")
@@ -116,6 +147,8 @@ class OddsDeltaGQL:
     line: float | None
     suspended: bool | None
     margin: float | None
+    market_status: str | None = strawberry.field(description="open, suspended or settled (market deltas)")
+    result: MarketResultGQL | None = strawberry.field(description="Set on every delta of a settled market")
     status: str | None
     outcomes: list[OutcomeGQL]
     state: MatchStateGQL | None
@@ -157,8 +190,10 @@ def market_gql(market: Market) -> MarketGQL:
         id=market.id,
         type=market.type.value,
         line=_float(market.line),
+        status=market.status.value,
         suspended=market.suspended,
         margin=_float(market.margin),
+        result=result_gql(market.result),
         outcomes=[outcome_gql(o) for o in market.outcomes],
     )
 
@@ -214,6 +249,8 @@ def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
         line=_float(delta.line),
         suspended=delta.suspended,
         margin=_float(delta.margin),
+        market_status=delta.market_status.value if delta.market_status else None,
+        result=result_gql(delta.result),
         status=delta.status.value if delta.status else None,
         outcomes=[outcome_gql(o) for o in delta.outcomes],
         state=state_gql(delta.state),

@@ -118,6 +118,53 @@ class Outcome:
     flags: tuple[str, ...]
 
 
+class MarketStatus(StrEnum):
+    OPEN = "open"
+    SUSPENDED = "suspended"
+    SETTLED = "settled"
+
+
+WINNING_RESULTS = frozenset({"won", "half_won", "dead_heat"})
+
+
+@dataclass(slots=True, frozen=True)
+class MarketResult:
+    """How a market was settled: each outcome's result (won, lost, void, half_won, half_lost,
+    dead_heat) and the dead-heat factor, under the settlement's id."""
+
+    id: str
+    outcomes: tuple[tuple[str, str], ...]
+    dead_heat_factor: Decimal | None
+    settled_at: datetime
+
+    @property
+    def winners(self) -> tuple[str, ...]:
+        return tuple(o for o, result in self.outcomes if result in WINNING_RESULTS)
+
+    @property
+    def void(self) -> bool:
+        return all(result == "void" for _, result in self.outcomes)
+
+
+def market_status(suspended: bool | None, result: MarketResult | None) -> MarketStatus:
+    if result is not None:
+        return MarketStatus.SETTLED
+    return MarketStatus.SUSPENDED if suspended else MarketStatus.OPEN
+
+
+@dataclass(slots=True, frozen=True)
+class MarketView:
+    """A market as an audience limited to some sources is shown it (its region's consensus, with
+    the same overrides and flags as everyone's). In a Market, every outcome; in a Delta, the
+    outcomes that changed, `market_changed` as for the delta itself."""
+
+    name: str
+    suspended: bool
+    margin: Decimal | None
+    outcomes: tuple[Outcome, ...]
+    market_changed: bool = False
+
+
 @dataclass(slots=True, frozen=True)
 class Market:
     id: str
@@ -126,6 +173,13 @@ class Market:
     suspended: bool
     margin: Decimal | None
     outcomes: tuple[Outcome, ...]
+    # The prices of each source-limited audience; what they are shown replaces the fields above.
+    views: tuple[MarketView, ...] = ()
+    result: MarketResult | None = None
+
+    @property
+    def status(self) -> MarketStatus:
+        return market_status(self.suspended, self.result)
 
 
 _TYPE_ORDER = {t: i for i, t in enumerate(MarketType)}
@@ -180,3 +234,11 @@ class Delta:
     state: MatchState | None = None
     # Which run of the event's sequence `seq` counts in (see `Event.epoch`).
     epoch: str = ""
+    # The market as each source-limited audience sees it, for the views this delta changed.
+    views: tuple[MarketView, ...] = ()
+    # Set on every delta of a settled market; a delta without it after one with it reopens the market.
+    result: MarketResult | None = None
+
+    @property
+    def market_status(self) -> MarketStatus | None:
+        return None if self.market_id is None else market_status(self.suspended, self.result)

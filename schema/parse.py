@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from schema.match import Incident, MatchState
-from schema.model import Delta, Event, EventInfo, EventStatus, Market, MarketType, Outcome
+from schema.model import Delta, Event, EventInfo, EventStatus, Market, MarketResult, MarketType, MarketView, Outcome
 
 JSON = dict[str, Any]
 
@@ -60,6 +60,27 @@ def state_from_json(body: JSON) -> MatchState:
     )
 
 
+def result_from_json(body: JSON | None) -> MarketResult | None:
+    if body is None:
+        return None
+    return MarketResult(
+        body["id"],
+        tuple((str(o), str(r)) for o, r in body["outcomes"].items()),
+        None if body.get("dead_heat_factor") is None else Decimal(body["dead_heat_factor"]),
+        _time(body["settled_at"]),
+    )
+
+
+def view_from_json(body: JSON) -> MarketView:
+    return MarketView(
+        body["name"],
+        body["suspended"],
+        _decimal(body["margin"]),
+        tuple(outcome_from_json(o) for o in body["outcomes"]),
+        body.get("market_changed", False),
+    )
+
+
 def delta_from_json(body: JSON) -> Delta:
     market_type = body.get("market_type")
     status = body.get("status")
@@ -82,6 +103,8 @@ def delta_from_json(body: JSON) -> Delta:
         event=event_info_from_json(info) if info else None,
         state=state_from_json(body["state"]) if body.get("state") else None,
         epoch=str(body.get("epoch") or ""),
+        views=tuple(view_from_json(v) for v in body.get("views", ())),
+        result=result_from_json(body.get("result")),
     )
 
 
@@ -93,6 +116,8 @@ def market_from_json(body: JSON) -> Market:
         body["suspended"],
         _decimal(body["margin"]),
         tuple(outcome_from_json(o) for o in body["outcomes"]),
+        tuple(view_from_json(v) for v in body.get("views", ())),
+        result_from_json(body.get("result")),
     )
 
 

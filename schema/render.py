@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from schema.match import Incident, MatchState
-from schema.model import Delta, Event, EventInfo, Market, Outcome
+from schema.model import Delta, Event, EventInfo, Market, MarketResult, MarketView, Outcome
 from schema.odds import formats, implied_probability
 
 JSON = dict[str, Any]
@@ -59,15 +59,44 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def market_json(market: Market, fmt: OddsFormat | None = None) -> JSON:
+def result_json(result: MarketResult | None) -> JSON | None:
+    if result is None:
+        return None
     return {
+        "id": result.id,
+        "winners": list(result.winners),
+        "void": result.void,
+        "outcomes": dict(result.outcomes),
+        "dead_heat_factor": None if result.dead_heat_factor is None else str(result.dead_heat_factor),
+        "settled_at": result.settled_at,
+    }
+
+
+def _view_json(view: MarketView) -> JSON:
+    return {
+        "name": view.name,
+        "suspended": view.suspended,
+        "margin": _number(view.margin),
+        "market_changed": view.market_changed,
+        "outcomes": [outcome_json(o) for o in view.outcomes],
+    }
+
+
+def market_json(market: Market, fmt: OddsFormat | None = None, *, wire: bool = False) -> JSON:
+    """`wire`: with every source-limited audience's view, for another process's replica."""
+    body: JSON = {
         "id": market.id,
         "type": market.type.value,
         "line": _number(market.line),
+        "status": market.status.value,
         "suspended": market.suspended,
         "margin": _number(market.margin),
+        "result": result_json(market.result),
         "outcomes": [outcome_json(o, fmt) for o in market.outcomes],
     }
+    if wire and market.views:
+        body["views"] = [_view_json(v) for v in market.views]
+    return body
 
 
 def event_info_json(info: EventInfo) -> JSON:
@@ -104,18 +133,18 @@ def state_json(state: MatchState) -> JSON:
     }
 
 
-def event_json(event: Event, fmt: OddsFormat | None = None) -> JSON:
+def event_json(event: Event, fmt: OddsFormat | None = None, *, wire: bool = False) -> JSON:
     body = event_info_json(event.info)
     body["status"] = event.status.value
     body["seq"] = event.seq
     body["epoch"] = event.epoch
     body["updated_at"] = event.updated_at
     body["state"] = None if event.state is None else state_json(event.state)
-    body["markets"] = [market_json(m, fmt) for m in event.markets]
+    body["markets"] = [market_json(m, fmt, wire=wire) for m in event.markets]
     return body
 
 
-def delta_json(delta: Delta) -> JSON:
+def delta_json(delta: Delta, *, wire: bool = False) -> JSON:
     body: JSON = {
         "event_id": delta.event_id,
         "sport": delta.sport,
@@ -132,7 +161,11 @@ def delta_json(delta: Delta) -> JSON:
         body["suspended"] = delta.suspended
         body["margin"] = _number(delta.margin)
         body["market_changed"] = delta.market_changed
+        body["market_status"] = delta.market_status.value if delta.market_status else None
+        body["result"] = result_json(delta.result)
         body["outcomes"] = [outcome_json(o) for o in delta.outcomes]
+        if wire and delta.views:
+            body["views"] = [_view_json(v) for v in delta.views]
     if delta.status is not None:
         body["status"] = delta.status.value
     if delta.event is not None:

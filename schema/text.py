@@ -28,6 +28,8 @@ LABEL = 256
 KEY = 200
 REASON = 500
 URL = 2000
+# A source-limited audience's name: its sources, sorted, joined by commas.
+VIEW_NAME = 255
 
 # C0 and C1 controls (NUL included), lone surrogates, and the line and paragraph separators: none
 # belongs in a name, an id or a reason, and PostgreSQL refuses NUL in any text.

@@ -28,6 +28,11 @@ class Visibility:
             return True
         return any(s == sport and (not lg or not league or lg == league) for s, lg in self.sports)
 
+    @property
+    def view(self) -> str | None:
+        """The book's view this caller is priced from; None for everyone's price."""
+        return None if self.sources is None else view_name(self.sources)
+
     def sees_market(self, market_type: str | None) -> bool:
         return self.market_types is None or market_type is None or market_type in self.market_types
 
@@ -41,3 +46,8 @@ class Visibility:
 
 
 EVERYTHING = Visibility()
+
+
+def view_name(sources: frozenset[str]) -> str:
+    """The name of the prices made from these sources alone (see `OddsBook.views`)."""
+    return ",".join(sorted(sources))

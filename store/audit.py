@@ -13,8 +13,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.match import KEPT_INCIDENTS
-from schema.model import Event, EventInfo, EventStatus, Market, MarketType, Outcome, market_order, outcome_order
-from schema.parse import incident_from_json, state_from_json
+from schema.model import (
+    Event,
+    EventInfo,
+    EventStatus,
+    Market,
+    MarketType,
+    MarketView,
+    Outcome,
+    market_order,
+    outcome_order,
+)
+from schema.parse import incident_from_json, result_from_json, state_from_json
 from store.tables import AuditDeadLetterRow, AuditJournalRow, EventRow, OddsChangeRow
 
 EventValues = dict[str, object]
@@ -87,16 +97,20 @@ class AuditRepository:
         async with self.engine.connect() as conn:
             return (await conn.execute(query)).first() is not None
 
-    async def event_at(self, event_id: str, at: datetime, market_id: str | None = None) -> Event | None:
-        """The event as it was served at `at`: the latest audited row per event, market and outcome."""
+    async def event_at(
+        self, event_id: str, at: datetime, market_id: str | None = None, view: str | None = None
+    ) -> Event | None:
+        """The event as it was served at `at`: the latest audited row per event, market and outcome;
+        with `view`, each market also as that source-limited audience was served it then."""
         rows_table = OddsChangeRow.__table__  # type: ignore[attr-defined]
         upto = (rows_table.c.event_id == event_id) & (rows_table.c.changed_at <= at)
+        upto &= rows_table.c.view.in_(("",) if view is None else ("", view))
         if market_id is not None:
             upto &= (rows_table.c.market_id == market_id) | rows_table.c.kind.in_(("event", "state"))
         latest = (
             select(func.max(rows_table.c.id))
             .where(upto)
-            .group_by(rows_table.c.kind, rows_table.c.market_id, rows_table.c.outcome_id)
+            .group_by(rows_table.c.kind, rows_table.c.view, rows_table.c.market_id, rows_table.c.outcome_id)
         )
         async with self.engine.connect() as conn:
             info_row = (
@@ -138,6 +152,7 @@ class AuditRepository:
             (rows_table.c.event_id == event_id)
             & (rows_table.c.market_id == market_id)
             & (rows_table.c.kind == "outcome")
+            & (rows_table.c.view == "")
         )
         before = (
             select(func.max(rows_table.c.id))
@@ -161,8 +176,9 @@ def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
     status = EventStatus.SCHEDULED
     seq = 0
     updated_at = info.start_time
-    markets: dict[str, dict[str, object]] = {}
-    outcomes: dict[str, list[Outcome]] = {}
+    # By view ("" for everyone's price): each market's latest row, and its outcomes.
+    markets: dict[str, dict[str, dict[str, object]]] = {}
+    outcomes: dict[tuple[str, str], list[Outcome]] = {}
     for row in rows:
         r = row._mapping  # type: ignore[attr-defined]
         if r["seq"] >= seq:
@@ -170,9 +186,9 @@ def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
         if r["kind"] == "event":
             status = EventStatus(r["status"])
         elif r["kind"] == "market":
-            markets[r["market_id"]] = dict(r)
+            markets.setdefault(r["view"], {})[r["market_id"]] = dict(r)
         elif r["kind"] == "outcome":
-            outcomes.setdefault(r["market_id"], []).append(
+            outcomes.setdefault((r["view"], r["market_id"]), []).append(
                 Outcome(
                     r["outcome_id"],
                     r["outcome_name"],
@@ -184,6 +200,11 @@ def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
                     tuple(r["flags"] or ()),
                 )
             )
+
+    def served(view: str, market_id: str) -> tuple[Outcome, ...]:
+        return tuple(sorted(outcomes.get((view, market_id), []), key=outcome_order))
+
+    views = {name: found for name, found in markets.items() if name}
     built = sorted(
         (
             Market(
@@ -192,9 +213,15 @@ def _fold(info: EventInfo, rows: Sequence[object]) -> Event:
                 m["line"],  # type: ignore[arg-type]
                 bool(m["suspended"]),
                 m["margin"],  # type: ignore[arg-type]
-                tuple(sorted(outcomes.get(market_id, []), key=outcome_order)),
+                served("", market_id),
+                tuple(
+                    MarketView(name, bool(v["suspended"]), v["margin"], served(name, market_id))  # type: ignore[arg-type]
+                    for name, found in views.items()
+                    if (v := found.get(market_id)) is not None
+                ),
+                result_from_json(m["result"]),  # type: ignore[arg-type]
             )
-            for market_id, m in markets.items()
+            for market_id, m in markets.get("", {}).items()
         ),
         key=market_order,
     )

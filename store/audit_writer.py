@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,9 +26,9 @@ from decimal import Decimal
 import orjson
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
-from schema.model import Delta
+from schema.model import Delta, MarketView
 from schema.parse import delta_from_json
-from schema.render import event_info_json, incident_json, state_json
+from schema.render import event_info_json, incident_json, result_json, state_json
 from schema.text import escaped
 from store.audit import AuditRepository, ChangeValues, DeadLetterValues, EventValues
 from store.audit_journal import AuditJournal, Segment
@@ -97,7 +98,7 @@ class AuditWriter:
         self._units: deque[_Unit] = deque()
         self._unit_rows = 0
         self._open: set[Segment] = set()
-        self._previous: dict[tuple[str, str, str], Decimal] = {}
+        self._previous: dict[tuple[str, str, str, str], Decimal] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
@@ -329,40 +330,59 @@ class AuditWriter:
                 "market_type": delta.market_type.value if delta.market_type else None,
                 "line": delta.line,
             }
-            if delta.market_changed:
-                unit.changes.append(
-                    {
-                        **_EMPTY,
-                        **common,
-                        **market,
-                        "kind": "market",
-                        "suspended": delta.suspended,
-                        "margin": delta.margin,
-                    }
-                )
-            for outcome in delta.outcomes:
-                key = (delta.event_id, delta.market_id, outcome.id)
-                previous = self._previous.get(key)
-                self._previous[key] = outcome.odds
-                unit.changes.append(
-                    {
-                        **_EMPTY,
-                        **common,
-                        **market,
-                        "kind": "outcome",
-                        "outcome_id": outcome.id,
-                        "outcome_name": outcome.name,
-                        "prev_odds": previous,
-                        "new_odds": outcome.odds,
-                        "odds_updated_at": outcome.updated_at,
-                        "sources": {name: str(odds) for name, odds in outcome.sources.items()},
-                        "source_count": outcome.source_count,
-                        "confidence": outcome.confidence,
-                        "flags": list(outcome.flags),
-                    }
-                )
+            everyone = MarketView("", bool(delta.suspended), delta.margin, delta.outcomes, delta.market_changed)
+            for served in (everyone, *delta.views):
+                unit.changes.extend(self._market_rows(delta, common, market, served))
         unit.rows = len(unit.changes) + len(unit.events)
         return unit
+
+    def _market_rows(
+        self,
+        delta: Delta,
+        common: Mapping[str, object],
+        market: Mapping[str, object],
+        served: MarketView,
+    ) -> list[ChangeValues]:
+        """What one audience (view ""; everyone) was served of a market by this delta."""
+        view = served.name
+        rows: list[ChangeValues] = []
+        if served.market_changed:
+            result = result_json(delta.result)
+            rows.append(
+                {
+                    **_EMPTY,
+                    **common,
+                    **market,
+                    "kind": "market",
+                    "view": view,
+                    "suspended": served.suspended,
+                    "margin": served.margin,
+                    "result": result,
+                }
+            )
+        for outcome in served.outcomes:
+            key = (delta.event_id, delta.market_id or "", outcome.id, view)
+            previous = self._previous.get(key)
+            self._previous[key] = outcome.odds
+            rows.append(
+                {
+                    **_EMPTY,
+                    **common,
+                    **market,
+                    "kind": "outcome",
+                    "view": view,
+                    "outcome_id": outcome.id,
+                    "outcome_name": outcome.name,
+                    "prev_odds": previous,
+                    "new_odds": outcome.odds,
+                    "odds_updated_at": outcome.updated_at,
+                    "sources": {name: str(odds) for name, odds in outcome.sources.items()},
+                    "source_count": outcome.source_count,
+                    "confidence": outcome.confidence,
+                    "flags": list(outcome.flags),
+                }
+            )
+        return rows
 
     async def _run(self) -> None:
         while True:
@@ -383,6 +403,8 @@ def _progress(units: list[_Unit]) -> dict[str, int]:
 
 
 _EMPTY: dict[str, object] = {
+    "view": "",
+    "result": None,
     "status": None,
     "market_id": None,
     "market_type": None,

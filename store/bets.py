@@ -11,14 +11,25 @@ from typing import Any
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from schema.visibility import EVERYTHING, Visibility
 from store.rows import save_rows
-from store.tables import BetRow, ExposureRow, IdempotencyRow, MarketResultRow, MarketSettlementRow, UserDayRow
+from store.tables import (
+    BetRow,
+    EventRow,
+    ExposureRow,
+    IdempotencyRow,
+    MarketResultRow,
+    MarketSettlementRow,
+    UserDayRow,
+)
 from store.types import cents
+from store.visible import sees_event
 
 _BETS = BetRow.__table__  # type: ignore[attr-defined]
 _KEYS = IdempotencyRow.__table__  # type: ignore[attr-defined]
 _EXPOSURE = ExposureRow.__table__  # type: ignore[attr-defined]
 _DAYS = UserDayRow.__table__  # type: ignore[attr-defined]
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 # An outcome's exposure line, keyed by (event_id, market_id, outcome_id).
@@ -61,8 +72,15 @@ class BetRepository:
         rows = await conn.execute(query.order_by(_BETS.c.accepted_at.desc()).limit(limit).offset(offset))
         return [dict(r) for r in rows.mappings()], total
 
-    async def all_exposure(self, conn: AsyncConnection) -> list[dict[str, Any]]:
-        rows = await conn.execute(select(_EXPOSURE).order_by(_EXPOSURE.c.event_id, _EXPOSURE.c.market_id))
+    async def all_exposure(self, conn: AsyncConnection, visibility: Visibility = EVERYTHING) -> list[dict[str, Any]]:
+        """Every outcome's line; only on events `visibility` sees (their sport and league as the
+        audit recorded them)."""
+        query = select(_EXPOSURE)
+        if visibility.sports is not None:
+            query = query.outerjoin(_EVENTS, _EVENTS.c.id == _EXPOSURE.c.event_id).where(
+                sees_event(visibility, _EVENTS.c.sport, _EVENTS.c.league)
+            )
+        rows = await conn.execute(query.order_by(_EXPOSURE.c.event_id, _EXPOSURE.c.market_id))
         return [
             {**dict(r), "stakes": str(cents(r["stakes"])), "liability": str(cents(r["liability"]))}
             for r in rows.mappings()
@@ -152,6 +170,13 @@ class ResultRepository:
         )
         return None if row is None else dict(row)
 
+    async def in_force_since(self, conn: AsyncConnection, since: datetime) -> list[dict[str, Any]]:
+        """The results in force that were recorded at or after `since`."""
+        rows = await conn.execute(
+            select(_RESULTS).join(_SETTLED, _SETTLED.c.result_id == _RESULTS.c.id).where(_RESULTS.c.created_at >= since)
+        )
+        return [dict(r) for r in rows.mappings()]
+
     async def settled_markets(
         self, conn: AsyncConnection, markets: Collection[tuple[str, str]]
     ) -> set[tuple[str, str]]:
@@ -217,10 +242,18 @@ async def move_exposure(conn: AsyncConnection, moves: dict[ExposureKey, Exposure
     await save_exposure(conn, before, after)
 
 
-async def settled_bets(conn: AsyncConnection, sub: str | None = None) -> list[dict[str, Any]]:
+async def settled_bets(
+    conn: AsyncConnection, sub: str | None = None, visibility: Visibility = EVERYTHING
+) -> list[dict[str, Any]]:
+    """Settled bets (of `sub`, or everyone's): only on events `visibility` sees, by the bet's sport
+    and the event's league as the audit recorded it."""
     query = select(_BETS.c.sport, _BETS.c.market_id, _BETS.c.stake, _BETS.c.payout, _BETS.c.result).where(
         _BETS.c.status == "settled"
     )
     if sub is not None:
         query = query.where(_BETS.c.sub == sub)
+    if visibility.sports is not None:
+        query = query.outerjoin(_EVENTS, _EVENTS.c.id == _BETS.c.event_id).where(
+            sees_event(visibility, _BETS.c.sport, _EVENTS.c.league)
+        )
     return [dict(r) for r in (await conn.execute(query)).mappings()]

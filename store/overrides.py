@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.tables import OverrideRow
+from schema.visibility import EVERYTHING, Visibility
+from store.tables import EventRow, OverrideRow
+from store.visible import overlaps, sees_event
 
 _TABLE = OverrideRow.__table__  # type: ignore[attr-defined]
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 class OverrideRepository:
@@ -50,8 +53,18 @@ class OverrideRepository:
         since: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        visibility: Visibility = EVERYTHING,
     ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first. Only actions whose scope `visibility` sees: an event's (its sport and league
+        as the audit recorded them), or any of a sport's (or league's)."""
         query = select(_TABLE)
+        if visibility.sports is not None:
+            query = query.outerjoin(_EVENTS, _EVENTS.c.id == _TABLE.c.event_id).where(
+                or_(
+                    and_(_TABLE.c.event_id.is_not(None), sees_event(visibility, _EVENTS.c.sport, _EVENTS.c.league)),
+                    and_(_TABLE.c.event_id.is_(None), overlaps(visibility, _TABLE.c.sport, _TABLE.c.league)),
+                )
+            )
         for column, value in (("sport", sport), ("event_id", event_id), ("actor", actor), ("action", action)):
             if value is not None:
                 query = query.where(_TABLE.c[column] == value)

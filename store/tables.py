@@ -47,6 +47,8 @@ class OddsChangeRow(SQLModel, table=True):
     suspended: bool | None = None
     margin: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     outcome_id: str | None = Field(default=None, max_length=16)
+    # The source-limited audience a market or outcome row was served to; "" for everyone's price.
+    view: str = Field(default="", max_length=255)
     outcome_name: str | None = Field(default=None, max_length=256)
     prev_odds: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     new_odds: Decimal | None = Field(default=None, sa_type=ExactDecimal)
@@ -57,6 +59,8 @@ class OddsChangeRow(SQLModel, table=True):
     flags: list[str] | None = Field(default=None, sa_column=Column(JSON))
     # kind "state": the match state as the delta carried it (the board and its new incidents).
     state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # kind "market" of a settled market: its result (see `schema.render.result_json`).
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     method: str = Field(max_length=64)
     method_version: int
 
@@ -154,6 +158,13 @@ class WebhookRow(SQLModel, table=True):
     owner: str = Field(max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     active: bool = True
+    # The owner's token's `sports` and `region` claims at registration: the webhook delivers only
+    # what that token could see.
+    owner_sports: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    owner_region: str | None = Field(default=None, max_length=8)
+    # Filters given at registration (None: none): canonical {"sport", "league"?} and event ids.
+    sports: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
+    event_ids: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class DeliveryRow(SQLModel, table=True):

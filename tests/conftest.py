@@ -83,6 +83,8 @@ def gateway_settings(database_url: str, **overrides: object) -> Settings:
         # Tests that are not about rate limits must never meet one.
         "default_rate_limit": "1000000/minute",
         "ws_message_rate": "100000/second",
+        # Tests that are not about the in-play delay take in-play bets at once.
+        "bet_inplay_delay": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

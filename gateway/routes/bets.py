@@ -14,6 +14,7 @@ from gateway.access import authorize
 from gateway.responses import json_response, page_response
 from gateway.services import Services
 from schema.errors import InvalidRequest
+from schema.render import market_json
 
 
 def bettor(principal: Principal) -> Bettor:
@@ -48,9 +49,9 @@ async def get_bet(request: Request) -> Response:
 
 
 async def exposure(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
-    return json_response({"data": await services.bets.exposure()})
+    return json_response({"data": await services.reports.exposure(services.access.visibility(principal))})
 
 
 async def my_report(request: Request) -> Response:
@@ -60,9 +61,9 @@ async def my_report(request: Request) -> Response:
 
 
 async def overall_report(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
-    return json_response(await services.bets.report(None))
+    return json_response(await services.reports.report(services.access.visibility(principal)))
 
 
 ROUTES = [
@@ -92,7 +93,36 @@ async def rollback_result(request: Request) -> Response:
     return json_response(await services.settlements.rollback(principal.sub, request.path_params["result_id"]))
 
 
+async def bet_context(request: Request) -> Response:
+    principal = await authorize(request, "bets:settle")
+    services: Services = request.app.state.services
+    found = await services.bet_contexts.of(request.path_params["bet_id"], services.access.visibility(principal))
+    return json_response(
+        {
+            "data": {
+                "bet": found.bet,
+                "accepted_at": found.accepted_at,
+                "audience": found.context.get("audience"),
+                "region": found.context.get("region"),
+                "age_verified": found.context.get("age_verified"),
+                "price": {
+                    key: found.context.get(key)
+                    for key in ("book_odds", "odds_updated_at", "flags", "source_count", "margin", "seq", "epoch")
+                },
+                "sources": found.context.get("sources"),
+                "overrides": found.context.get("overrides"),
+                "held_seconds": found.context.get("held_seconds"),
+                "shown": {
+                    "seq": found.seq,
+                    "market": None if found.shown is None else market_json(found.shown),
+                },
+            }
+        }
+    )
+
+
 ROUTES += [
+    Route("/api/v2/bets/{bet_id:id}/context", bet_context, methods=["GET"]),
     Route("/api/v2/results", settle, methods=["POST"]),
     Route("/api/v2/results/{result_id:id}/rollback", rollback_result, methods=["POST"]),
 ]

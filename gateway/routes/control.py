@@ -1,4 +1,5 @@
-"""The control layer over REST: overrides, their history, and rollback (scope `odds:control`)."""
+"""The control layer over REST: overrides, their history, rollback and alerts (scope
+`odds:control`); webhooks (`webhooks:manage` or `odds:control`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from auth.principal import MANAGE_WEBHOOKS
 from gateway import params
 from gateway.access import authorize
 from gateway.responses import json_response, page_response
@@ -39,12 +41,13 @@ async def rollback_override(request: Request) -> Response:
 
 
 async def list_overrides(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
     limit, offset = params.page(q)
     sport = params.text(q, "sport")
     rows, total = await services.control.history(
+        principal,
         active=params.boolean(q, "active"),
         sport=services.normalizer.sport_and_league(sport, None)[0] if sport else None,
         event_id=params.text(q, "event_id"),
@@ -58,11 +61,12 @@ async def list_overrides(request: Request) -> Response:
 
 
 async def list_alerts(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authorize(request, "odds:control")
     services: Services = request.app.state.services
     q = request.query_params
     limit, offset = params.page(q)
     rows, total = await services.alerts.list(
+        services.access.visibility(principal),
         kind=params.text(q, "kind"),
         event_id=params.text(q, "event_id"),
         since=params.timestamp(q, "since"),
@@ -73,26 +77,26 @@ async def list_alerts(request: Request) -> Response:
 
 
 async def register_webhook(request: Request) -> Response:
-    principal = await authorize(request, "odds:control")
+    principal = await authorize(request, MANAGE_WEBHOOKS)
     services: Services = request.app.state.services
     return json_response(await services.webhooks.register(principal, await _body(request)), status_code=201)
 
 
 async def list_webhooks(request: Request) -> Response:
-    principal = await authorize(request, "odds:control")
+    principal = await authorize(request, MANAGE_WEBHOOKS)
     services: Services = request.app.state.services
     return json_response({"data": await services.webhooks.registered(principal)})
 
 
 async def remove_webhook(request: Request) -> Response:
-    principal = await authorize(request, "odds:control")
+    principal = await authorize(request, MANAGE_WEBHOOKS)
     services: Services = request.app.state.services
     await services.webhooks.remove(principal, request.path_params["webhook_id"])
     return Response(status_code=204)
 
 
 async def list_deliveries(request: Request) -> Response:
-    principal = await authorize(request, "odds:control")
+    principal = await authorize(request, MANAGE_WEBHOOKS)
     services: Services = request.app.state.services
     q = request.query_params
     limit, offset = params.page(q)

@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.queries import visible_event
+from feeds.audience import Audience
 from gateway import params
 from gateway.access import authorize
 from gateway.responses import json_response
 from gateway.services import Services
 from schema import SCHEMA_VERSION
-from schema.errors import InvalidRequest, NotFound
+from schema.errors import InvalidRequest
 
 
 def _services(request: Request) -> Services:
@@ -24,11 +24,8 @@ async def event_insight(request: Request) -> Response:
     principal = await authorize(request, "insights:read")
     services = _services(request)
     event_id = request.path_params["event_id"]
-    event = services.book.event(event_id)
-    if event is None:
-        raise NotFound(f"no event {event_id!r} in the live book")
     visibility = services.access.visibility(principal)
-    event = visible_event(event, visibility, services.book)
+    event = Audience(services.book, visibility).event(event_id)
     insight = await services.insights.insight(event, visibility.key(), history=visibility.sources is None)
     return json_response({"schema_version": SCHEMA_VERSION, "data": insight.model_dump(mode="json")})
 

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter, visible_event
+from feeds.audience import Audience
+from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter
 from gateway import params
 from gateway.access import authorize
 from gateway.responses import json_response
@@ -74,10 +75,7 @@ async def get_event(request: Request) -> Response:
     principal = await authorize(request, "odds:read")
     services = _services(request)
     event_id = request.path_params["event_id"]
-    event = services.book.event(event_id)
-    if event is None:
-        raise NotFound(f"no event {event_id!r} in the live book")
-    event = visible_event(event, services.access.visibility(principal), services.book)
+    event = Audience(services.book, services.access.visibility(principal)).event(event_id)
     if (markets := params.csv(request.query_params, "markets")) is not None:
         event = only_markets(event, _market_types(services, markets) or ())
     return json_response({"schema_version": SCHEMA_VERSION, "data": event_json(event, _format(request))})
@@ -88,10 +86,11 @@ async def event_history(request: Request) -> Response:
     services = _services(request)
     event_id = request.path_params["event_id"]
     at = params.timestamp(request.query_params, "at") or datetime.now(UTC)
-    event = await services.audit.event_at(event_id, at)
+    audience = Audience(services.book, services.access.visibility(principal))
+    event = await services.audit.event_at(event_id, at, view=audience.view)
     if event is None:
         raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")
-    event = visible_event(event, services.access.visibility(principal), services.book)
+    event = audience.shown(event)
     if (market := params.text(request.query_params, "market")) is not None:
         wanted = market if ":" in market else services.normalizer.market_type(market)
         event = only_markets(event, [wanted])

@@ -10,7 +10,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from feeds.queries import EventQuery, find_events, visible_event
+from feeds.audience import Audience
+from feeds.queries import EventQuery, find_events
 from gateway import params
 from gateway.access import authorize
 from gateway.cms import Fragments, parse_shortcode
@@ -45,7 +46,7 @@ async def shortcode(request: Request) -> Response:
         if event is None:
             missing.append(code.event)
         else:
-            events.append(visible_event(event, visibility, services.book))
+            events.append(Audience(services.book, visibility).shown(event))
     else:
         if code.sport is not None and not visibility.overlaps(code.sport, code.league or ""):
             raise Forbidden(f"this token does not cover {code.league or code.sport}")

@@ -32,6 +32,12 @@
     ".oddsgate .og-suspended-label{display:none;margin-left:6px;color:#9a6700;font-weight:600;text-transform:uppercase}",
     ".oddsgate .og-suspended .og-suspended-label{display:inline}",
     ".oddsgate .og-suspended .og-price{opacity:.45;text-decoration:line-through}",
+    ".oddsgate .og-settled-label{display:none;margin-left:6px;color:#0969da;font-weight:600;text-transform:uppercase}",
+    ".oddsgate .og-settled .og-settled-label{display:inline}",
+    ".oddsgate .og-settled .og-suspended-label{display:none}",
+    ".oddsgate .og-settled .og-price{opacity:.45;text-decoration:none}",
+    ".oddsgate .og-settled .og-winner th{font-weight:700}",
+    ".oddsgate .og-settled .og-winner th::after{content:' \\2713';color:#1a7f37}",
     ".oddsgate .og-foot{font-size:11px;color:#8c959f;margin:4px 0 0}",
     ".oddsgate[data-oddsgate-live=true] .og-foot::after{content:' \\00b7\\00a0live';color:#1a7f37}"
   ].join("\n");
@@ -83,6 +89,19 @@
     if (table && typeof suspended === "boolean") table.classList.toggle("og-suspended", suspended);
   }
 
+  // A settled market shows its result (winners ticked, or void); a rollback clears it.
+  function setResult(block, marketId, status, result) {
+    var table = block.querySelector('table[data-oddsgate-market="' + CSS.escape(marketId) + '"]');
+    if (!table || typeof status !== "string") return;
+    table.classList.toggle("og-settled", status === "settled");
+    var label = table.querySelector(".og-settled-label");
+    if (label) label.textContent = result && result.void ? "Void" : "Settled";
+    var winners = result ? result.winners || [] : [];
+    Array.prototype.forEach.call(table.querySelectorAll("tr[data-oddsgate-outcome]"), function (row) {
+      row.classList.toggle("og-winner", winners.indexOf(row.getAttribute("data-oddsgate-outcome")) >= 0);
+    });
+  }
+
   function setState(block, status, state) {
     var statusCell = block.querySelector("[data-oddsgate-status]");
     if (status && statusCell) {
@@ -107,12 +126,14 @@
         setState(block, data.status, data.state);
         (data.markets || []).forEach(function (market) {
           setSuspended(block, market.id, market.suspended);
+          setResult(block, market.id, market.status, market.result);
           market.outcomes.forEach(function (outcome) {
             setPrice(block, market.id, outcome);
           });
         });
       } else if (message.event === "odds.updated") {
         setSuspended(block, message.market_id, message.suspended);
+        setResult(block, message.market_id, message.market_status, message.result);
         (message.outcomes || []).forEach(function (outcome) {
           setPrice(block, message.market_id, outcome);
         });

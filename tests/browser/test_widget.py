@@ -93,3 +93,21 @@ async def test_without_javascript_the_fragment_still_shows_prices(
     assert await page.get_attribute(f'.oddsgate[data-oddsgate-event="{EVENT}"]', "data-oddsgate-live") is None
     assert await page.is_visible(MONEYLINE)
     await context.close()
+
+
+async def test_the_widget_shows_a_result_as_it_is_settled_and_clears_it_on_rollback(
+    browser: Browser, publisher: Publisher, odds_gateway: RunningGateway
+) -> None:
+    await ingest(odds_gateway, update(1.85, 2.10))
+    page = await live_article(browser, publisher)
+    result = await odds_gateway.client.post(
+        "/api/v2/results", json={"event_id": EVENT, "market_id": "moneyline", "winning_outcome_ids": ["away"]}
+    )
+    assert result.status_code == 201, result.text
+    await page.wait_for_selector(f"{MONEYLINE}.og-settled", timeout=5_000)
+    assert await page.is_visible(f"{MONEYLINE} .og-settled-label")
+    assert await page.get_attribute(f'{MONEYLINE} tr[data-oddsgate-outcome="away"]', "class") == "og-winner"
+    rolled_back = await odds_gateway.client.post(f"/api/v2/results/{result.json()['id']}/rollback")
+    assert rolled_back.status_code == 200
+    await page.wait_for_selector(f"{MONEYLINE}:not(.og-settled)", timeout=5_000)
+    await page.close()

@@ -471,6 +471,7 @@ async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_
             await gateway.client.post("/api/v2/ingest", json=batch("other", update(2.40, 1.60)))
             only_other = update(1.91, 1.91, market="spread", line=-3.5)
             await gateway.client.post("/api/v2/ingest", json=batch("other", only_other))
+            await gateway.client.post("/api/v2/ingest", json=batch("official", update(1.75, 2.20)))
             async with asyncio.timeout(5):
                 deltas = [json.loads(await partner.recv()) for _ in range(3)]
         everyone = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}")).json()["data"]
@@ -479,18 +480,20 @@ async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_
         query = {"query": document}
         graphql = (await gateway.client.post("/graphql", json=query, headers=auth(token))).json()["data"]["event"]
     assert graphql["markets"] == [
-        {"id": "moneyline", "outcomes": [{"odds": {"decimal": 1.8}}, {"odds": {"decimal": 2.1}}]}
+        {"id": "moneyline", "outcomes": [{"odds": {"decimal": 1.75}}, {"odds": {"decimal": 2.2}}]}
     ]
     blended = everyone["markets"][0]["outcomes"][0]
     assert set(blended["sources"]) == {"official", "other"}
     [moneyline] = regional["markets"]  # the spread only "other" quotes is not offered there
     home = moneyline["outcomes"][0]
-    assert home["sources"] == {"official": 1.8}
-    assert home["odds"]["decimal"] == 1.8
+    assert home["sources"] == {"official": 1.75}
+    assert home["odds"]["decimal"] == 1.75
     assert home["odds"]["decimal"] != blended["odds"]["decimal"]
-    # Deltas say the same: the second source moved nothing there, the spread shows suspended.
-    assert [d["outcomes"][0]["odds"]["decimal"] for d in deltas[:2]] == [1.8, 1.8]
-    assert (deltas[2]["market_id"], deltas[2]["suspended"], deltas[2]["outcomes"]) == ("spread:-3.5", True, [])
+    # Deltas say the same: the second source moved nothing there.
+    assert [o["odds"]["decimal"] for o in deltas[0]["outcomes"]] == [1.8, 2.1]
+    assert (deltas[1]["outcomes"], deltas[1]["market_changed"]) == ([], False)
+    # The spread is not offered there: its deltas are not sent there either.
+    assert (deltas[2]["market_id"], deltas[2]["outcomes"][0]["odds"]["decimal"]) == ("moneyline", 1.75)
 
 
 async def test_a_feed_token_may_only_feed_its_sports(gateway: RunningGateway) -> None:

@@ -14,6 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from betting.acceptance import BetGuards
 from betting.catalog import KnownMarkets
 from betting.errors import IdempotencyMismatch, InsufficientFunds
 from betting.placement import BetService, Bettor
@@ -46,7 +47,9 @@ class Ledger(RuleBasedStateMachine):
         clock = Clock()
         book = OddsBook(clock=clock)
         book.apply(q(clock, "a", "1.85", "2.10", status=EventStatus.LIVE))
-        self.bets = BetService(self.wallets, book, RiskBook(RiskLimits(max_stake=Decimal("10000"))))
+        self.bets = BetService(
+            self.wallets, book, RiskBook(RiskLimits(max_stake=Decimal("10000"))), BetGuards(inplay_delay=0)
+        )
         self.settling = SettlementService(self.wallets, KnownMarkets(book, AuditRepository(self.engine)))
         self.available = dict.fromkeys(USERS, Decimal("0.00"))
         self.locked = dict.fromkeys(USERS, Decimal("0.00"))

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from betting.acceptance import BetGuards
 from betting.catalog import KnownMarkets
 from betting.placement import BetService, Bettor
 from betting.risk import RiskBook, RiskLimits
@@ -70,7 +71,12 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
     clock = Clock()
     book = OddsBook(clock=clock)
     book.apply(q(clock, "a", "1.85", "2.10", status=EventStatus.LIVE))
-    bets = BetService(wallets, book, RiskBook(RiskLimits(bets_per_day=100_000, pending_exposure=Decimal(10**9))))
+    bets = BetService(
+        wallets,
+        book,
+        RiskBook(RiskLimits(bets_per_day=100_000, pending_exposure=Decimal(10**9))),
+        BetGuards(inplay_delay=0),
+    )
     users = [f"u{i}" for i in range(20)]
     for user in users:
         await wallets.deposit(user, Decimal("1000.00"), f"d-{user}")
