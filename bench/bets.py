@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from schema.commands import PlaceBet
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -109,7 +111,8 @@ async def bets_per_second(url: str, clients: int, seconds: float) -> tuple[float
                 "accept": "any",
             }
             try:
-                await service.place(Bettor(rng.choice(USERS), None, True), f"{index}-{rng.random()}", body, EVERYTHING)
+                bettor = Bettor(rng.choice(USERS), None, True)
+                await service.place(bettor, f"{index}-{rng.random()}", PlaceBet(**body), EVERYTHING)
                 accepted += 1
             except Exception:
                 refused += 1

@@ -103,8 +103,9 @@ from gateway.access import token_service
 from gateway.settings import Settings
 
 QUERY = (
-    "subscription Odds($ids: [String!]) { oddsUpdated(eventIds: $ids) { eventId seq marketId suspended "
-    "timestamp conflated outcomes { id odds { decimal american fractional } } } }"
+    # Live deltas only: the peers compared with send no snapshot either.
+    "subscription Odds($ids: [String!]) { oddsUpdated(eventIds: $ids, snapshot: false) { eventId seq marketId "
+    "suspended timestamp conflated outcomes { id odds { decimal american fractional } } } }"
 )
 GRAPHQL_PROTOCOL = Subprotocol("graphql-transport-ws")
 START_TIME = "2026-11-30T20:20:00Z"

@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from betting.placement import public_bet
+from betting.placement import stored_bet
 from feeds.audience import viewed
 from schema import text
+from schema.bets import Bet
 from schema.errors import NotFound
 from schema.model import Market
+from schema.render import market_json
 from schema.visibility import Visibility
 from store.audit import AuditRepository
 from store.bets import BetRepository
@@ -25,7 +27,7 @@ from store.bets import BetRepository
 
 @dataclass(slots=True, frozen=True)
 class BetContext:
-    bet: dict[str, Any]
+    bet: Bet
     # The bet's record: price, flags, sources, overrides, region and age claims at placement.
     context: dict[str, Any]
     accepted_at: datetime
@@ -33,6 +35,26 @@ class BetContext:
     # The market as the bettor's audience was served it at placement; None if the audit lacks it.
     shown: Market | None
     seq: int | None
+
+    def json(self) -> dict[str, Any]:
+        """The contract's shape: the bet, the price and market its audience was shown, the sources
+        and the overrides in force."""
+        record = self.context
+        return {
+            "bet": self.bet.json(),
+            "accepted_at": self.accepted_at,
+            "audience": record.get("audience"),
+            "region": record.get("region"),
+            "age_verified": record.get("age_verified"),
+            "price": {key: record.get(key) for key in _PRICE},
+            "sources": record.get("sources"),
+            "overrides": record.get("overrides"),
+            "held_seconds": record.get("held_seconds"),
+            "shown": {"seq": self.seq, "market": None if self.shown is None else market_json(self.shown)},
+        }
+
+
+_PRICE = ("book_odds", "odds_updated_at", "flags", "source_count", "margin", "seq", "epoch")
 
 
 class BetContexts:
@@ -57,4 +79,4 @@ class BetContexts:
             raise NotFound(f"no bet {bet_id!r}")
         market = next((m for m in event.markets if m.id == row["market_id"]), None) if event is not None else None
         shown = None if market is None else viewed(market, view)
-        return BetContext(public_bet(row), context, accepted_at, view, shown, None if event is None else event.seq)
+        return BetContext(stored_bet(row), context, accepted_at, view, shown, None if event is None else event.seq)

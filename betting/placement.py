@@ -30,6 +30,9 @@ from betting.wallet import WalletService
 from feeds.audience import Audience
 from feeds.book import OddsBook
 from schema import text
+from schema.answers import Made
+from schema.bets import Bet
+from schema.commands import PlaceBet
 from schema.errors import InvalidRequest, NotFound, OddsgateError
 from schema.model import Event, Market, Outcome
 from schema.odds import parse_decimal_odds
@@ -65,20 +68,22 @@ def _fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def public_bet(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "bet_id": row["id"],
-        "status": "accepted" if row["status"] == "open" else row["status"],
-        "event_id": row["event_id"],
-        "market_id": row["market_id"],
-        "outcome_id": row["outcome_id"],
-        "odds": float(row["odds"]),
-        "stake": str(cents(row["stake"])),
-        "potential_payout": str(cents(row["potential_payout"])),
-        "accepted_at": row["accepted_at"],
-        "result": row.get("result"),
-        "payout": None if row.get("payout") is None else str(cents(row["payout"])),
-    }
+def stored_bet(row: dict[str, Any], record: bool = False) -> Bet:
+    """A bet from its row; with `record`, its record at placement too."""
+    return Bet(
+        bet_id=row["id"],
+        status="accepted" if row["status"] == "open" else row["status"],
+        event_id=row["event_id"],
+        market_id=row["market_id"],
+        outcome_id=row["outcome_id"],
+        odds=Decimal(row["odds"]),
+        stake=cents(row["stake"]),
+        potential_payout=cents(row["potential_payout"]),
+        accepted_at=row["accepted_at"],
+        result=row.get("result"),
+        payout=None if row.get("payout") is None else cents(row["payout"]),
+        record=row["context"] if record else None,
+    )
 
 
 @dataclass(slots=True, frozen=True)
@@ -111,7 +116,7 @@ class _Ticket:
         return self.bettor.sub, self.key
 
 
-Answer = tuple[int, dict[str, Any]]
+Answer = tuple[Made, dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -126,8 +131,10 @@ class _Ledger:
     exposure: dict[ExposureKey, ExposureLine]
 
 
-# The `status` of a stored refusal: its response holds the error, replayed as the same refusal.
+# The `status` of a stored answer: a refusal's response holds the error, replayed as the same
+# refusal; an accepted bet's holds the bet (rows have always marked it 201).
 REFUSED = 0
+ACCEPTED = 201
 
 
 def _replay(stored: dict[str, Any], ticket: _Ticket) -> Answer | BaseException:
@@ -138,7 +145,7 @@ def _replay(stored: dict[str, Any], ticket: _Ticket) -> Answer | BaseException:
         error = dict(response["error"])
         code, message = str(error.pop("code")), str(error.pop("message"))
         return OddsgateError(message, code=code, details=error)
-    return int(stored["status"]), response
+    return Made.REPLAYED, response
 
 
 def _refusal(exc: OddsgateError) -> dict[str, Any]:
@@ -160,19 +167,15 @@ class BetService:
         # each other on shared index pages, so parallel batches in one process only add retries.
         self._commits: GroupCommit[_Ticket, Answer] = GroupCommit(self._place_batch)
 
-    async def place(self, bettor: Bettor, key: str | None, body: object, visibility: Visibility) -> Answer:
-        """(status, body): 201 and the bet, or the first answer again for a repeated key and body."""
+    async def place(self, bettor: Bettor, key: str | None, bet: PlaceBet, visibility: Visibility) -> tuple[Made, Bet]:
+        """The bet made, or the first answer again (a replay) for a repeated key and body."""
         if not key or len(key) > 200:
             raise InvalidRequest("an Idempotency-Key header (at most 200 characters) is required")
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body is a JSON object: {event_id, market_id, outcome_id, stake, odds, accept}")
+        body = bet.body()
         fingerprint = _fingerprint(body)
-        for name in ("event_id", "market_id", "outcome_id"):
-            if not isinstance(body.get(name), str):
-                raise InvalidRequest(f"'{name}' is required")
-        stake = amount(body.get("stake"), "stake")
-        requested = parse_decimal_odds(body.get("odds"))
-        accept = Accept.of(body.get("accept"))
+        stake = amount(bet.stake, "stake")
+        requested = parse_decimal_odds(bet.odds)
+        accept = Accept.of(bet.accept)
         ticket = _Ticket(bettor, key, body, fingerprint, stake, requested, accept, visibility)
         held = self._hold(ticket)
         if held is not None:
@@ -183,7 +186,8 @@ class BetService:
             finally:
                 self.held -= 1
             ticket = replace(ticket, held=held)
-        return await self._commits.submit(ticket)
+        made, response = await self._commits.submit(ticket)
+        return made, Bet.of_json(response)
 
     def _hold(self, ticket: _Ticket) -> _Held | None:
         """The price to hold an in-play bet against, or None when it is taken (or refused) at once."""
@@ -263,7 +267,7 @@ class BetService:
                 answers.append(exc)
                 remember(ticket, REFUSED, _refusal(exc))
                 continue
-            answers.append((0, {}))
+            answers.append((Made.CREATED, {}))
             priced.append((index, ticket, row))
         accepted: list[tuple[_Ticket, dict[str, Any]]] = []
         if priced:
@@ -286,10 +290,10 @@ class BetService:
                     answers[index] = exc
                     remember(ticket, REFUSED, _refusal(exc))
                     continue
-                response = orjson.loads(orjson.dumps(public_bet(row), option=orjson.OPT_UTC_Z))
-                answers[index] = (201, response)
+                response = orjson.loads(orjson.dumps(stored_bet(row).json(), option=orjson.OPT_UTC_Z))
+                answers[index] = (Made.CREATED, response)
                 accepted.append((ticket, row))
-                remember(ticket, 201, response)
+                remember(ticket, ACCEPTED, response)
             if accepted:
                 await self.repository.add(conn, [row for _, row in accepted])
                 stakes = [ledger.stake(t.bettor.sub, t.stake, row["id"]) for t, row in accepted]
@@ -410,18 +414,18 @@ class BetService:
             },
         }
 
-    async def bets(self, sub: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def bets(self, sub: str, limit: int, offset: int) -> tuple[list[Bet], int]:
         async with self.wallets.engine.connect() as conn:
             rows, total = await self.repository.of(conn, sub, limit, offset)
-        return [public_bet(r) for r in rows], total
+        return [stored_bet(r) for r in rows], total
 
-    async def bet(self, bettor: Bettor, bet_id: str) -> dict[str, Any]:
+    async def bet(self, bettor: Bettor, bet_id: str) -> Bet:
         bet_id = text.record_id(bet_id)
         async with self.wallets.engine.connect() as conn:
             row = await self.repository.get(conn, bet_id)
         if row is None or (row["sub"] != bettor.sub and not bettor.admin):
             raise NotFound(f"no bet {bet_id!r}")
-        return {**public_bet(row), "context": row["context"]}
+        return stored_bet(row, record=True)
 
     async def report(self, sub: str | None) -> dict[str, Any]:
         """PnL, ROI and win rate of one user's settled bets, or of everyone's (sub None)."""

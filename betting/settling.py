@@ -26,6 +26,8 @@ from betting.errors import InsufficientFunds
 from betting.settlement import Result, payout
 from betting.wallet import WalletService
 from schema import text
+from schema.answers import Made
+from schema.commands import SettleMarket
 from schema.errors import InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES, MarketType
 from store.bets import (
@@ -188,9 +190,8 @@ class SettlementService:
                 # The money has moved and stays moved; an observer's failure is its own.
                 log.exception("result observer failed for %s", result["id"])
 
-    async def settle(self, actor: str, body: object) -> tuple[int, dict[str, Any]]:
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body names 'event_id' and 'market_id' and the result")
+    async def settle(self, actor: str, result: SettleMarket) -> tuple[Made, dict[str, Any]]:
+        body = result.body()
         event_id = text.text(body.get("event_id"), "event_id", text.EVENT_ID)
         market_id = text.text(body.get("market_id"), "market_id", text.MARKET_ID)
         results, factor = outcome_results(market_id, body)
@@ -199,7 +200,7 @@ class SettlementService:
             orjson.dumps({"outcomes": results, "factor": str(factor)}, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
 
-        async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        async def work(conn: AsyncConnection) -> tuple[Made, dict[str, Any]]:
             existing = await self.results.in_force(conn, event_id, market_id)
             if existing is not None:
                 return self._again(existing, fingerprint)
@@ -238,7 +239,7 @@ class SettlementService:
             await moves.apply(conn)
             paid_total = sum((cents(m["payout"]) for m in marks.values()), Decimal("0.00"))
             await self.results.totals(conn, row["id"], len(bets), paid_total)
-            return 201, _public({**row, "bets": len(bets), "paid": paid_total})
+            return Made.CREATED, _public({**row, "bets": len(bets), "paid": paid_total})
 
         try:
             status, reply = await serializable(self.wallets.engine, work)
@@ -249,7 +250,7 @@ class SettlementService:
             if existing is None:
                 raise
             return self._again(existing, fingerprint)
-        if status == 201:
+        if status is Made.CREATED:
             await self._tell(self.on_settled, reply)
         return status, reply
 
@@ -304,13 +305,13 @@ class SettlementService:
         return undone
 
     @staticmethod
-    def _again(existing: dict[str, Any], fingerprint: str) -> tuple[int, dict[str, Any]]:
+    def _again(existing: dict[str, Any], fingerprint: str) -> tuple[Made, dict[str, Any]]:
         if existing["request_hash"] != fingerprint:
             raise AlreadySettled(
                 f"market {existing['market_id']} of {existing['event_id']} is settled by result {existing['id']} "
                 "with other outcomes; roll it back first"
             )
-        return 200, _public(existing)
+        return Made.REPLAYED, _public(existing)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

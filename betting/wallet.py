@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from betting import ledger
 from betting.errors import IdempotencyMismatch, InsufficientFunds
 from schema import text
+from schema.answers import Made
 from store.ledger import LedgerPosting, LedgerRepository, NegativeBalance
 from store.transactions import serializable
 
@@ -38,8 +39,8 @@ def to_postings(entry: ledger.Entry) -> list[LedgerPosting]:
 @dataclass(slots=True, frozen=True)
 class Deposit:
     wallet: Wallet
-    # The reference was credited before: nothing moved this time.
-    replayed: bool
+    # REPLAYED: the reference was credited before, nothing moved this time.
+    made: Made
 
 
 class WalletService:
@@ -65,7 +66,7 @@ class WalletService:
 
     async def deposit(self, sub: str, amount: Decimal, reference: str) -> Deposit:
         """Credit `amount` once per `reference`: the same reference again changes nothing and gives
-        the wallet back (`replayed`); with another user or amount it is IdempotencyMismatch."""
+        the wallet back (REPLAYED); with another user or amount it is IdempotencyMismatch."""
         sub = text.clean(sub, "sub", text.SUB)
         reference = text.clean(reference, "reference", text.KEY)
         entry = ledger.deposit(sub, amount, reference)
@@ -78,7 +79,7 @@ class WalletService:
                 raise IdempotencyMismatch(f"the reference {reference!r} was used for another deposit")
             if done is None:
                 await self.post(conn, entry)
-            return Deposit(await self._wallet(conn, sub), replayed=done is not None)
+            return Deposit(await self._wallet(conn, sub), Made.REPLAYED if done is not None else Made.CREATED)
 
         return await serializable(self.engine, work)
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import orjson
 from redis.exceptions import RedisError
@@ -25,13 +25,11 @@ from feeds.broadcast import GAP, Broadcast, Overflowed
 from feeds.cancellation import stop_if_cancelled
 from feeds.history import DeltaHistory
 from feeds.live_store import RedisLiveStore
-from feeds.outbox import Outbox
 from feeds.publish import DELTAS_CHANNEL
 from schema.model import Delta, Event
 from schema.parse import delta_from_json, event_from_json
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # A queue that has items hands them over without yielding; a backlog is worked through in slices
@@ -362,36 +360,6 @@ class Hub:
         for name in sports:
             listeners |= self._by_sport.get(name, set())
         return listeners
-
-
-class OutboxListener(Generic[T]):
-    """Hands the deltas a filter selects to one client's outbox, rendered for that client; the
-    first delta after a reset is rendered as conflated, since it does not follow on."""
-
-    def __init__(
-        self,
-        selects: Callable[[Delta], bool],
-        outbox: Outbox[T],
-        render: Callable[[Published], T],
-        render_conflated: Callable[[Delta], T],
-    ):
-        self.selects = selects
-        self.outbox = outbox
-        self.render = render
-        self.render_conflated = render_conflated
-        self.resets: set[str] = set()
-
-    def deliver(self, item: Published) -> None:
-        if not self.selects(item.delta):
-            return
-        if item.delta.event_id in self.resets:
-            self.resets.discard(item.delta.event_id)
-            self.outbox.push(item.delta, self.render_conflated(item.delta))
-        else:
-            self.outbox.push(item.delta, self.render(item))
-
-    def reset(self, event_id: str) -> None:
-        self.resets.add(event_id)
 
 
 def _loads(payload: bytes | None) -> dict[str, Any] | None:

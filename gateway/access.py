@@ -59,10 +59,10 @@ def build_access(settings: Settings, normalizer: Normalizer) -> AccessControl:
     )
 
 
-async def authorize(connection: HTTPConnection, scope: Scopes, *, token_param: bool = False) -> Principal:
-    """The caller of an HTTP request, charged one unit of its rate and admitted to `scope` (or to
-    any one of several); raises 401, 429, 403 or 451 in the contract's shape. The rate state is
-    kept for the response headers.
+async def authenticate(connection: HTTPConnection, *, token_param: bool = False) -> Principal:
+    """The caller of an HTTP request, charged one unit of its rate; raises 401 or 429 in the
+    contract's shape. The rate state is kept for the response headers. Admission to the operation's
+    scope is the use-case's.
     `token_param`: a `?token=` may stand in for the header (embed tokens in a page's markup)."""
     access: AccessControl = connection.app.state.services.access
     origin = connection.headers.get("origin")
@@ -72,7 +72,13 @@ async def authorize(connection: HTTPConnection, scope: Scopes, *, token_param: b
     else:
         principal = access.authenticate_header(connection.headers.get("authorization"), origin)
     connection.state.rate = await access.charge(principal)
-    access.admit(principal, scope)
+    return principal
+
+
+async def authorize(connection: HTTPConnection, scope: Scopes, *, token_param: bool = False) -> Principal:
+    """`authenticate`, then admitted to `scope` (or to any one of several): 403 or 451 otherwise."""
+    principal = await authenticate(connection, token_param=token_param)
+    connection.app.state.services.access.admit(principal, scope)
     return principal
 
 

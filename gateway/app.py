@@ -19,7 +19,7 @@ from gateway.graphql import GraphQLGuard, OddsgateGraphQL
 from gateway.metrics import RequestTimer
 from gateway.partner_ws import partner_endpoint
 from gateway.request_limits import BodyLimits, LimitedBodies
-from gateway.routes import bets, control, ingest, insights, odds, ops, wallet, web
+from gateway.routes import bets, control, docs, ingest, insights, odds, ops, wallet, web
 from gateway.services import start_services, stop_services
 from gateway.settings import Settings
 
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *bets.ROUTES,
             *insights.ROUTES,
             *web.ROUTES,
+            *docs.ROUTES,
             Route("/graphql", GraphQLGuard(graphql), methods=["GET", "POST"]),
         ],
         middleware=[

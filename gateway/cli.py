@@ -1,4 +1,4 @@
-"""The `oddsgate` command: serve, migrate, replay, token."""
+"""The `oddsgate` command: serve, migrate, replay, token, ledger, schema."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     replay.add_argument("--token", default=None, help="bearer token for the gateway")
     token_cli.add_commands(commands)
+    contract = commands.add_parser("schema", help="print the API's contract: GraphQL SDL or the OpenAPI document")
+    contract.add_argument("kind", choices=["graphql", "openapi"])
     ledger = commands.add_parser("ledger", help="the betting ledger")
     ledger.add_subparsers(dest="action", required=True).add_parser(
         "check", help="reconcile every balance with its postings; exit 1 when anything is off"
@@ -44,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return token_cli.run(settings, args)
     if args.command == "ledger":
         return _ledger_check(settings)
+    if args.command == "schema":
+        print(contract_text(settings, args.kind))
+        return 0
     if args.command == "migrate":
         from store.migrate import upgrade
 
@@ -76,6 +81,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 20, 100)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **uvicorn_options(settings))
     return 0
+
+
+def contract_text(settings: Settings, kind: str) -> str:
+    """`schema.graphql` (the SDL) or `openapi.json`, as committed at the repository's root."""
+    if kind == "graphql":
+        from resolvers import build_schema
+
+        return str(build_schema(settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_tokens))
+    import json
+
+    from gateway.app import create_app
+    from gateway.openapi import document
+
+    return json.dumps(document(create_app(settings).routes), indent=2, ensure_ascii=False)
 
 
 def _ledger_check(settings: Settings) -> int:

@@ -19,7 +19,13 @@ log = logging.getLogger(__name__)
 STATUS = {
     "INVALID_REQUEST": 422,
     "INVALID_ODDS": 422,
+    # GraphQL request errors: 400 in application/graphql-response+json (200 in application/json).
+    "GRAPHQL_PARSE_FAILED": 400,
+    "GRAPHQL_VALIDATION_FAILED": 400,
+    "BAD_USER_INPUT": 400,
+    "WEBSOCKET_REQUIRED": 400,
     "STALE_UPDATE": 409,
+    "NOT_OWNER": 409,
     "OVERRIDE_NOT_ACTIVE": 409,
     "INSUFFICIENT_FUNDS": 409,
     "PRICE_CHANGED": 409,

@@ -9,6 +9,7 @@ from starlette.datastructures import QueryParams
 
 from schema import text as stored_text
 from schema.errors import InvalidRequest
+from schema.paging import DEFAULT_PAGE, Page
 
 
 class IdConvertor(Convertor[str]):
@@ -96,9 +97,6 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-MAX_PAGE = 500
-
-
-def page(params: QueryParams) -> tuple[int, int]:
-    """`limit` (1-500, default 100) and `offset`, as every listing takes them."""
-    return integer(params, "limit", 100, 1, MAX_PAGE), integer(params, "offset", 0, 0, 1_000_000)
+def page(params: QueryParams) -> Page:
+    """`limit` and `offset`, as every listing takes them (the rule is `schema.paging.Page`'s)."""
+    return Page(integer(params, "limit", DEFAULT_PAGE, -(2**31), 2**31), integer(params, "offset", 0, -(2**31), 2**31))

@@ -1,44 +1,47 @@
 """The partner `/ws` channel protocol: subscribe to `odds.{sport}[.{market}]` and `event.{id}`,
-snapshots on request, resume with `since`, optional per-subscription conflation, heartbeats."""
+snapshots on request, resume with `since`, optional per-subscription conflation, heartbeats.
+The token, limits and close codes are the socket core's (`gateway.socket_core`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from auth.errors import AgeVerificationRequired, RateLimited, RegionBlocked, Unauthenticated
+from auth.errors import Unauthenticated
 from auth.principal import Principal
-from auth.ratelimit import parse_rate
-from auth.tokens import bearer
 from feeds.alerts import Alert
 from feeds.audience import Audience
 from feeds.conflate import ConflationKey, conflation_key, merge_deltas
 from feeds.fanout import Published
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
-from feeds.queries import only_markets
-from gateway.alerting import AlertListener
+from feeds.resume import Position, Resync, Snapshot, Step, opening, positions, shown
 from gateway.origins import socket_origin_allowed
 from gateway.services import Services
-from gateway.ws_rules import CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_RATE, CLOSE_UNAUTHENTICATED, ConnectionRate
+from gateway.socket_core import CLOSE_FORBIDDEN, SocketSession
 from resolvers.slow_clients import SlowClientGuard
 from schema.errors import Forbidden, InvalidRequest, OddsgateError
-from schema.model import Delta, Event
+from schema.model import Delta
 from schema.render import event_json, ws_delta_json
-from schema.visibility import EVERYTHING, Visibility
+from schema.visibility import Visibility
+from usecases.alerting import AlertListener
 
 MAX_CONFLATE_MS = 60_000
 # The longest `event.{id}` channel, with room for `odds.{sport}.{market}` names.
 MAX_CHANNEL_NAME = 256
 ALERTS = "alerts"
+# How long what was queued before a close the server decided (say, the error that caused it) may
+# take to go out; a client that hung up is let go at once.
+_CLOSE_DRAIN = 1.0
 log = logging.getLogger(__name__)
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -89,10 +92,6 @@ def parse_channel(services: Services, name: object, conflate_ms: int, visibility
     raise InvalidRequest(f"unknown channel {name!r}: use odds.{{sport}}, odds.{{sport}}.{{market}} or event.{{id}}")
 
 
-class TooManyChannels(InvalidRequest):
-    """Closes the connection: a client that asks for more is misconfigured or abusive."""
-
-
 class PartnerConnection:
     """One `/ws` client: its channels, its outbox, and the hub listener that feeds them."""
 
@@ -100,25 +99,18 @@ class PartnerConnection:
         self.socket = socket
         self.services = services
         settings = services.settings
+        self.session = SocketSession(services.access, settings, socket.headers.get("origin"), self._end_with)
         self.outbox: Outbox[bytes] = Outbox(settings.client_queue, settings.slow_client_seconds, ws_conflated_frame)
         self.channels: dict[str, Channel] = {}
-        self.principal: Principal | None = None
-        self.visibility: Visibility = EVERYTHING
-        self.audience = Audience(services.book, EVERYTHING)
+        self.audience = Audience(services.book, self.session.visibility)
+        self.resync = Resync()
         self._alerts: AlertListener | None = None
-        self._expiry: asyncio.TimerHandle | None = None
-        self._unwatch: Callable[[], None] | None = None
         self._closing: str | None = None
         self._close_code = 1000
-        self._message_rate = parse_rate(settings.ws_message_rate)
         # conflate_ms: per market, the latest delta and whether it stands for more than one.
         self._window: dict[ConflationKey, tuple[Delta, bool]] = {}
-        self._resets: set[str] = set()
         self._flush: asyncio.TimerHandle | None = None
         self._guard: SlowClientGuard | None = None
-        # Timers rather than tasks: an idle connection costs two tasks (reader, writer), no more.
-        self._init_timer: asyncio.TimerHandle | None = None
-        self._heartbeat: asyncio.TimerHandle | None = None
 
     # -- hub listener ----------------------------------------------------------------------------
 
@@ -131,11 +123,11 @@ class PartnerConnection:
                     break
         if conflate is None:
             return
+        step = self.resync.step(item.delta)
+        if step is Step.HELD:
+            return
+        marked = step is Step.MARKED
         delta = self.audience.delta(item.delta)
-        # After a reset that could send no snapshot, the next delta says it does not follow on.
-        marked = bool(self._resets) and delta.event_id in self._resets
-        if marked:
-            self._resets.discard(delta.event_id)
         if conflate == 0:
             # Whatever of this event is held for a window goes first: seq never runs backwards.
             if self._window:
@@ -158,12 +150,9 @@ class PartnerConnection:
     def reset(self, event_id: str) -> None:
         for key in [k for k in self._window if k[0] == event_id]:
             del self._window[key]
-        if self._events_of(list(self.channels.values()), only=event_id):
-            self._send_snapshot(event_id, reset=True)
-        else:
-            # This process does not hold the event yet (its replica starts over): no snapshot to
-            # send, so the next delta of it is marked.
-            self._resets.add(event_id)
+        snapshot = self.resync.reset(self.services.book, self._selections(), event_id)
+        if snapshot is not None:
+            self._send_snapshot(snapshot)
 
     def _flush_window(self) -> None:
         self._flush = None
@@ -179,29 +168,8 @@ class PartnerConnection:
     def send(self, body: dict[str, Any]) -> None:
         self.outbox.push_control(_dumps(body))
 
-    def authenticate(self, token: object) -> None:
-        """Raises the contract's refusals; on success the connection may subscribe until the token expires."""
-        access = self.services.access
-        if not isinstance(token, str) or not token:
-            raise Unauthenticated("'token' must be the bearer token (a JWT)")
-        principal = access.authenticate(token, self.socket.headers.get("origin"))
-        access.admit(principal, "odds:read")
-        self.principal, self.visibility = principal, access.visibility(principal)
-        if self._init_timer is not None:
-            self._init_timer.cancel()
-            self._init_timer = None
-        self.audience = Audience(self.services.book, self.visibility)
-        delay = (principal.expires_at - datetime.now(UTC)).total_seconds()
-        self._expiry = asyncio.get_running_loop().call_later(max(0.0, delay), self._expired)
-        self._unwatch = access.watch(principal, self._revoked)
-        self.send({"event": "authenticated", "sub": principal.sub, "expires_at": principal.expires_at})
-
-    def _expired(self) -> None:
-        self.close(CLOSE_UNAUTHENTICATED, "the token expired")
-
-    def _revoked(self) -> None:
-        self._error("UNAUTHENTICATED", "this token has been revoked")
-        self.close(CLOSE_UNAUTHENTICATED, "the token was revoked")
+    def _error(self, error: OddsgateError) -> None:
+        self.send({"event": "error", "error": {"code": error.code, "message": error.message, **error.details}})
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is already queued: the writer stops at the empty frame, then the reader."""
@@ -210,22 +178,31 @@ class PartnerConnection:
             self._close_code = code
             self.outbox.push_control(b"")
 
-    def _init_expired(self) -> None:
-        self._init_timer = None
-        if self.principal is None:
-            self.close(CLOSE_INIT_TIMEOUT, "no auth message in time")
+    def _end_with(self, code: int, error: OddsgateError) -> None:
+        self._error(error)
+        self.close(code, error.message)
 
     def _beat(self) -> None:
         self.send({"event": "heartbeat", "ts": datetime.now(UTC)})
-        self._heartbeat = asyncio.get_running_loop().call_later(self.services.settings.ws_heartbeat, self._beat)
 
-    def handle(self, message: dict[str, Any]) -> None:
+    async def authenticate(self, token: object) -> None:
+        """Raises the contract's refusals; on success the connection may subscribe until the token expires."""
+        self._authenticated(await self.session.admit(token))
+
+    async def _authenticate_header(self, header: str) -> None:
+        self._authenticated(await self.session.admit_header(header))
+
+    def _authenticated(self, principal: Principal) -> None:
+        self.audience = Audience(self.services.book, self.session.visibility)
+        self.send({"event": "authenticated", "sub": principal.sub, "expires_at": principal.expires_at})
+
+    async def handle(self, message: dict[str, Any]) -> None:
         action = message.get("action")
         if action == "auth":
-            if self.principal is not None:
+            if self.session.admitted:
                 raise InvalidRequest("this connection is already authenticated")
-            self.authenticate(message.get("token"))
-        elif self.principal is None:
+            await self.authenticate(message.get("token"))
+        elif not self.session.admitted:
             raise Unauthenticated('the first message must be {"action": "auth", "token": "<JWT>"}')
         elif action == "subscribe":
             self._subscribe(message)
@@ -244,35 +221,25 @@ class PartnerConnection:
         since = _since(message.get("since"))
         # Every channel is checked before any is taken: a bad one changes nothing.
         wants_alerts = ALERTS in names
-        if wants_alerts and self.principal is not None:
-            self.services.access.admit(self.principal, "odds:control")
-        added = [parse_channel(self.services, n, conflate_ms, self.visibility) for n in names if n != ALERTS]
-        limit = self.services.settings.ws_max_subscriptions
-        if len(self.channels.keys() | set(names)) > limit:
-            raise TooManyChannels(f"at most {limit} channels per connection")
+        principal = self.session.principal
+        if wants_alerts and principal is not None:
+            self.services.access.admit(principal, "odds:control")
+        visibility = self.session.visibility
+        added = [parse_channel(self.services, n, conflate_ms, visibility) for n in names if n != ALERTS]
+        self.session.count_subscriptions(len(self.channels.keys() | set(names)), "channels")
         for channel in added:
             self.channels[channel.name] = channel
         self._register()
         if wants_alerts and self._alerts is None:
-            self._alerts = self.services.alerts.add_listener(self.visibility, self._alert)
+            self._alerts = self.services.alerts.add_listener(visibility, self._alert)
         self.send({"event": "subscribed", "channels": [c.name for c in added] + ([ALERTS] if wants_alerts else [])})
         # No await from registration to here: no delta can slip between a snapshot and what follows it.
-        resumed = set()
-        for event_id, (seq, epoch) in since.items():
-            if event_id in self.services.book.events and not self._events_of(added, only=event_id):
-                continue  # not an event of these channels: nothing of it is sent
-            resumed.add(event_id)
-            missed = self.services.hub.since(event_id, seq, epoch)
-            if missed is None:
-                self._send_snapshot(event_id, reset=True)
-                continue
-            for delta in missed:
-                if self._selects(delta, added):
-                    self.outbox.push(delta, ws_frame(delta))
-        if message.get("include_history"):
-            for event_id in self._events_of(added):
-                if event_id not in resumed:
-                    self._send_snapshot(event_id, reset=False)
+        selections = [c.selection for c in added]
+        for item in opening(self.services.hub, selections, since, snapshots=bool(message.get("include_history"))):
+            if isinstance(item, Snapshot):
+                self._send_snapshot(item)
+            else:
+                self.outbox.push(item, ws_frame(self.audience.delta(item)))
 
     def _unsubscribe(self, message: dict[str, Any]) -> None:
         names = _names(message)
@@ -304,128 +271,97 @@ class PartnerConnection:
             sports.update(channel_sports)
         hub.listen(self, events, sports)
 
-    def _selects(self, delta: Delta, channels: Iterable[Channel]) -> bool:
-        return any(c.selection.matches(delta, self.services.book) for c in channels)
+    def _selections(self) -> list[DeltaFilter]:
+        return [channel.selection for channel in self.channels.values()]
 
-    def _events_of(self, channels: list[Channel], only: str | None = None) -> list[str]:
-        book = self.services.book
-        states = book.events.values() if only is None else [s for s in [book.events.get(only)] if s is not None]
-        return [state.info.id for state in states if any(c.selection.covers(state.info) for c in channels)]
-
-    def _send_snapshot(self, event_id: str, *, reset: bool) -> None:
-        event = self.services.book.event(event_id)
-        visible = self._visible(event) if event is not None else None
+    def _send_snapshot(self, snapshot: Snapshot) -> None:
+        """The event with only the markets this client's channels cover (all of them, not only
+        the ones just subscribed), as its audience sees them."""
+        event = snapshot.event
+        visible = shown(event, self._selections(), self.audience) if event is not None else None
         self.send(
             {
                 "event": "snapshot",
-                "event_id": event_id,
+                "event_id": snapshot.event_id,
                 "seq": event.seq if event is not None else 0,
                 "epoch": event.epoch if event is not None else None,
-                "reset": reset,
+                "reset": snapshot.reset,
                 "data": event_json(visible) if visible is not None else None,
             }
         )
 
-    def _visible(self, event: Event) -> Event | None:
-        """The event as this client's channels show it: only their markets, or None."""
-        wanted: set[str] = set()
-        for channel in self.channels.values():
-            if not self._events_of([channel], only=event.info.id):
-                continue
-            if channel.selection.market_types is None:
-                return self.audience.markets(event)
-            wanted.update(t.value for t in channel.selection.market_types)
-        return self.audience.markets(only_markets(event, wanted)) if wanted else None
+    # -- the connection --------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        settings = self.services.settings
-        loop = asyncio.get_running_loop()
-        if self.principal is None:
-            self._init_timer = loop.call_later(settings.ws_init_timeout, self._init_expired)
-        self._heartbeat = loop.call_later(settings.ws_heartbeat, self._beat)
+    async def run(self, header: str | None = None) -> None:
+        """Until the client hangs up or the connection is closed; `header`: an Authorization
+        header, taken as the token before any message."""
+        self.session.expect_token()
+        self.session.keep_alive(self._beat)
         writer = asyncio.create_task(self._write(), name="ws-writer")
-        reader = asyncio.create_task(self._read(), name="ws-reader")
+        reader = asyncio.create_task(self._read(header), name="ws-reader")
         try:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if self._closing is not None and not writer.done():
+                await asyncio.wait({writer}, timeout=_CLOSE_DRAIN)
         finally:
             self.services.hub.unlisten(self)
             self._stop_alerts()
-            if self._unwatch is not None:
-                self._unwatch()
-            for handle in (self._flush, self._expiry, self._init_timer, self._heartbeat):
-                if handle is not None:
-                    handle.cancel()
+            self.session.end()
+            if self._flush is not None:
+                self._flush.cancel()
+            # A client that hung up is read from and written to no more: both stop now.
             reader.cancel()
-            if self._closing is not None and not writer.done():
-                # What was queued before the close (say, the error that caused it) goes out first.
-                self.outbox.push_control(b"")
+            writer.cancel()
+            await asyncio.wait({reader, writer})
             for task in (reader, writer):
-                try:
-                    async with asyncio.timeout(1):
-                        await task
-                except (asyncio.CancelledError, TimeoutError, WebSocketDisconnect, RuntimeError):
-                    pass
-                except Exception:
-                    log.exception("a /ws connection task failed")
+                if not task.cancelled() and (failure := task.exception()) is not None:
+                    log.error("a /ws connection task failed", exc_info=failure)
             if self._closing is not None:
                 with contextlib.suppress(Exception):
                     await self.socket.close(code=self._close_code, reason=self._closing[:120])
             if self._guard is not None:
                 await self._guard.wait_closed()
 
-    async def _read(self) -> None:
-        access = self.services.access
-        per_connection = ConnectionRate(self._message_rate)
+    async def _read(self, header: str | None) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            if header is not None and not await self._answered(self._authenticate_header(header)):
+                return
             while True:
                 received = await self.socket.receive()
                 if received["type"] == "websocket.disconnect":
                     return
-                if not per_connection.allow():
-                    self.close(CLOSE_RATE, f"more than {self.services.settings.ws_message_rate} messages")
+                if not await self._answered(self._receive(received)):
                     return
-                try:
-                    # Every message is charged to the token, the one that authenticates included.
-                    charged = self.principal
-                    if charged is not None:
-                        await access.charge(charged)
-                    message = orjson.loads(received.get("text") or received.get("bytes") or b"")
-                    if not isinstance(message, dict):
-                        raise InvalidRequest("messages are JSON objects with an 'action'")
-                    self.handle(message)
-                    if charged is None and self.principal is not None:
-                        await access.charge(self.principal)
-                except orjson.JSONDecodeError:
-                    self._error("INVALID_REQUEST", "message is not valid JSON")
-                except Unauthenticated as exc:
-                    self._error(exc.code, exc.message)
-                    self.close(CLOSE_UNAUTHENTICATED, exc.message)
-                    return
-                except (RegionBlocked, AgeVerificationRequired) as exc:
-                    if self.principal is None:
-                        self._error(exc.code, exc.message)
-                        self.close(CLOSE_FORBIDDEN, exc.message)
-                        return
-                    self._error(exc.code, exc.message)
-                except TooManyChannels as exc:
-                    self._error(exc.code, exc.message)
-                    self.close(CLOSE_RATE, exc.message)
-                    return
-                except RateLimited as exc:
-                    self.send({"event": "error", "error": {"code": exc.code, "message": exc.message, **exc.details}})
-                except OddsgateError as exc:
-                    if self.principal is None and exc.code == "FORBIDDEN":
-                        self._error(exc.code, exc.message)
-                        self.close(CLOSE_FORBIDDEN, exc.message)
-                        return
-                    self._error(exc.code, exc.message)
-                except Exception:
-                    # A bug answers this one message with an error; the connection goes on.
-                    log.exception("a /ws message failed")
-                    self._error("INTERNAL", "the message could not be handled")
 
-    def _error(self, code: str, message: str) -> None:
-        self.send({"event": "error", "error": {"code": code, "message": message}})
+    async def _receive(self, received: Message) -> None:
+        self.session.count_message()
+        if self.session.admitted:
+            # Every message is charged to the token; the one that authenticates is charged by it.
+            await self.session.charge()
+        try:
+            message = orjson.loads(received.get("text") or received.get("bytes") or b"")
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("message is not valid JSON") from None
+        if not isinstance(message, dict):
+            raise InvalidRequest("messages are JSON objects with an 'action'")
+        await self.handle(message)
+
+    async def _answered(self, work: Awaitable[None]) -> bool:
+        """Runs one step of the protocol; a refusal is answered with an error and, where the core
+        says so, closes the connection (then False)."""
+        try:
+            await work
+        except OddsgateError as exc:
+            self._error(exc)
+            code = self.session.close_code(exc)
+            if code is not None:
+                self.close(code, exc.message)
+                return False
+        except Exception:
+            # A bug answers this one message with an error; the connection goes on.
+            log.exception("a /ws message failed")
+            self._error(OddsgateError("the message could not be handled"))
+        return True
 
     async def _write(self) -> None:
         self._guard = SlowClientGuard(self.outbox, self.socket)
@@ -442,7 +378,7 @@ class PartnerConnection:
         return True
 
 
-def _since(value: object) -> dict[str, tuple[int, str | None]]:
+def _since(value: object) -> dict[str, Position]:
     """`since`: event id -> the last seq received, or -> {"seq", "epoch"} as the deltas carried them
     (with the epoch, a sequence that started over since is told apart from one that went on)."""
     if value is None:
@@ -450,18 +386,11 @@ def _since(value: object) -> dict[str, tuple[int, str | None]]:
     usage = '\'since\' maps event ids to the last seq received, or to {"seq": 41, "epoch": "..."}'
     if not isinstance(value, dict):
         raise InvalidRequest(usage)
-    found: dict[str, tuple[int, str | None]] = {}
-    for event_id, mark in value.items():
-        seq, epoch = (mark.get("seq"), mark.get("epoch")) if isinstance(mark, dict) else (mark, None)
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise InvalidRequest(usage)
-        if epoch is not None and (not isinstance(epoch, str) or len(epoch) > MAX_EPOCH):
-            raise InvalidRequest(usage)
-        found[event_id] = (seq, epoch)
-    return found
-
-
-MAX_EPOCH = 64
+    marks = (
+        (event_id, mark.get("seq"), mark.get("epoch")) if isinstance(mark, dict) else (event_id, mark, None)
+        for event_id, mark in value.items()
+    )
+    return positions(marks, usage)
 
 
 def _names(message: dict[str, Any]) -> list[str]:
@@ -479,19 +408,9 @@ async def partner_endpoint(socket: WebSocket) -> None:
         return
     await socket.accept()
     connection = PartnerConnection(socket, services)
-    header = socket.headers.get("authorization")
-    if header:
-        try:
-            connection.authenticate(bearer(header))
-        except OddsgateError as exc:
-            await socket.send_text(
-                _dumps({"event": "error", "error": {"code": exc.code, "message": exc.message}}).decode()
-            )
-            await socket.close(code=CLOSE_UNAUTHENTICATED if exc.code == "UNAUTHENTICATED" else CLOSE_FORBIDDEN)
-            return
     open_sockets = services.metrics.connections.labels("ws")
     open_sockets.inc()
     try:
-        await connection.run()
+        await connection.run(socket.headers.get("authorization"))
     finally:
         open_sockets.dec()

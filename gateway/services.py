@@ -40,17 +40,11 @@ from feeds.publish import BroadcastSink
 from feeds.replication import SnapshotWriter
 from feeds.source_board import SourceBoard
 from gateway.access import build_access
-from gateway.alerting import AlertService, place_of
-from gateway.control import ControlService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
-from gateway.webhook_addresses import AddressPolicy
-from gateway.webhooks import WebhookService
 from insights.budget import LLMBudget
 from insights.llm import LLMClient
 from insights.service import InsightService
-from schema.errors import Unavailable
-from schema.visibility import EVERYTHING, Visibility
 from store.alerts import AlertRepository
 from store.audit import AuditRepository
 from store.audit_journal import AuditJournal, journal_directory
@@ -61,6 +55,15 @@ from store.migrate import upgrade_async
 from store.overrides import OverrideRepository
 from store.tokens import TokenRepository
 from store.webhooks import WebhookRepository
+from usecases.alerting import AlertService, place_of
+from usecases.betting import Betting
+from usecases.control import ControlService
+from usecases.ingest import Backlog, Ingesting
+from usecases.insights import InsightReading
+from usecases.odds import OddsReading
+from usecases.operators import OperatorViews
+from usecases.webhook_addresses import AddressPolicy
+from usecases.webhooks import WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,6 @@ class Services:
     broadcast: Broadcast
     book: OddsBook
     normalizer: Normalizer
-    ingestor: Ingestor
     audit: AuditRepository
     audit_writer: AuditWriter
     metrics: Metrics
@@ -91,28 +93,13 @@ class Services:
     insights: InsightService
     sources: SourceBoard
     reports: BookReports
+    odds: OddsReading
+    operators: OperatorViews
+    betting: Betting
+    insight_reading: InsightReading
+    ingesting: Ingesting
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
-
-    def ingest(
-        self, adapter: str, payload: bytes, source: str | None = None, visibility: Visibility = EVERYTHING
-    ) -> IngestResult:
-        started = time.perf_counter()
-        result = self.ingestor.ingest(adapter, payload, source, visibility)
-        self.metrics.observe_ingest(adapter, result, time.perf_counter() - started)
-        return result
-
-    def admit_ingest(self) -> None:
-        """Refuse a feed's payload while what it would add cannot be written out: the feed retries
-        later, rather than the process buffering without bound and dropping the oldest."""
-        limit = self.settings.ingest_backlog_limit
-        for label, what, backlog in (
-            ("audit", "audit rows waiting for the database", self.audit_writer.backlog),
-            ("redis", "messages waiting for Redis", self.broadcast.outbound),
-        ):
-            if backlog >= limit:
-                self.metrics.ingest_refusals.labels(label).inc()
-                raise Unavailable(f"ingest paused: {backlog} {what} (limit {limit}); retry shortly")
 
     def background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         self.tasks.append(asyncio.create_task(_guarded(name, work), name=name))
@@ -188,13 +175,13 @@ async def start_services(settings: Settings) -> Services:
     await hub.start()
     tokens = TokenRepository(engine)
     access.update_revoked(frozenset(await tokens.revoked()))
+    wallets, bets, settlements, contexts = _betting(settings, book, audit)
     services = Services(
         settings,
         engine,
         broadcast,
         book,
         normalizer,
-        Ingestor(book, normalizer, load_adapters()),
         audit,
         writer,
         metrics,
@@ -202,49 +189,24 @@ async def start_services(settings: Settings) -> Services:
         ownership,
         access,
         tokens,
-        ControlService(book, normalizer, OverrideRepository(engine), broadcast, access),
+        control := ControlService(book, normalizer, OverrideRepository(engine), broadcast, access),
         alerts := AlertService(broadcast, AlertRepository(engine), book),
         alert_engine := AlertEngine(
             [AlertRule.of(r) for r in settings.alert_rules] or DEFAULT_RULES, alerts.raise_alert
         ),
-        webhooks := WebhookService(
-            WebhookRepository(engine),
-            AddressPolicy(settings.webhook_allowed_networks),
-            access=access,
-            normalizer=normalizer,
-            locate=partial(place_of, book),
-            max_attempts=settings.webhook_max_attempts,
-            backoff=settings.webhook_backoff,
-            timeout=settings.webhook_timeout,
-            workers=settings.webhook_workers,
-        ),
-        wallets := WalletService(create_engine(settings.database_url, immediate=True)),
-        BetService(
-            wallets,
-            book,
-            RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits),
-            BetGuards(settings.bet_refuse_unreliable, settings.bet_close_at_start, settings.bet_inplay_delay),
-        ),
-        settlements := SettlementService(wallets, KnownMarkets(book, audit)),
-        BetContexts(wallets.engine, audit),
-        insights := InsightService(
-            InsightRepository(engine),
-            audit,
-            None
-            if settings.llm_base_url is None
-            else LLMClient(
-                settings.llm_base_url,
-                settings.llm_api_key or "",
-                settings.llm_model,
-                timeout=settings.llm_timeout,
-                retries=settings.llm_retries,
-            ),
-            LLMBudget(settings.llm_rate, settings.redis_url),
-            window_seconds=settings.insight_window,
-            seq_bucket=settings.insight_seq_bucket,
-        ),
-        SourceBoard(book, store, interval=settings.snapshot_interval),
-        BookReports(engine),
+        webhooks := _webhooks(settings, engine, access, normalizer, book),
+        wallets,
+        bets,
+        settlements,
+        contexts,
+        insights := _insights(settings, engine, audit),
+        sources := SourceBoard(book, store, interval=settings.snapshot_interval),
+        reports := BookReports(engine),
+        OddsReading(book, normalizer, access, audit, sources),
+        OperatorViews(access, normalizer, control, alerts, reports, webhooks),
+        Betting(access, bets, wallets, settlements, contexts),
+        InsightReading(book, access, insights),
+        _ingesting(settings, book, normalizer, access, writer, broadcast, metrics),
     )
     settled = SettledMarkets(book, broadcast, engine, lookback=max(settings.closed_retention, 86400.0) * 2)
     await settled.load()
@@ -271,6 +233,81 @@ async def start_services(settings: Settings) -> Services:
     if settings.demo_feed:
         services.background("demo-feed", lambda: _demo(services))
     return services
+
+
+# -- per-area builders ---------------------------------------------------------------------------
+
+
+def _webhooks(
+    settings: Settings, engine: AsyncEngine, access: AccessControl, normalizer: Normalizer, book: OddsBook
+) -> WebhookService:
+    return WebhookService(
+        WebhookRepository(engine),
+        AddressPolicy(settings.webhook_allowed_networks),
+        access=access,
+        normalizer=normalizer,
+        locate=partial(place_of, book),
+        max_attempts=settings.webhook_max_attempts,
+        backoff=settings.webhook_backoff,
+        timeout=settings.webhook_timeout,
+        workers=settings.webhook_workers,
+    )
+
+
+def _betting(
+    settings: Settings, book: OddsBook, audit: AuditRepository
+) -> tuple[WalletService, BetService, SettlementService, BetContexts]:
+    """Bets, wallets, settlement and bet contexts, on their own engine (SQLite: IMMEDIATE transactions)."""
+    wallets = WalletService(create_engine(settings.database_url, immediate=True))
+    bets = BetService(
+        wallets,
+        book,
+        RiskBook(RiskLimits().overridden(settings.risk_limits), settings.user_risk_limits),
+        BetGuards(settings.bet_refuse_unreliable, settings.bet_close_at_start, settings.bet_inplay_delay),
+    )
+    return wallets, bets, SettlementService(wallets, KnownMarkets(book, audit)), BetContexts(wallets.engine, audit)
+
+
+def _insights(settings: Settings, engine: AsyncEngine, audit: AuditRepository) -> InsightService:
+    llm = None
+    if settings.llm_base_url is not None:
+        llm = LLMClient(
+            settings.llm_base_url,
+            settings.llm_api_key or "",
+            settings.llm_model,
+            timeout=settings.llm_timeout,
+            retries=settings.llm_retries,
+        )
+    return InsightService(
+        InsightRepository(engine),
+        audit,
+        llm,
+        LLMBudget(settings.llm_rate, settings.redis_url),
+        window_seconds=settings.insight_window,
+        seq_bucket=settings.insight_seq_bucket,
+    )
+
+
+def _ingesting(
+    settings: Settings,
+    book: OddsBook,
+    normalizer: Normalizer,
+    access: AccessControl,
+    writer: AuditWriter,
+    broadcast: Broadcast,
+    metrics: Metrics,
+) -> Ingesting:
+    return Ingesting(
+        Ingestor(book, normalizer, load_adapters()),
+        access,
+        (
+            Backlog("audit", "audit rows waiting for the database", lambda: writer.backlog),
+            Backlog("redis", "messages waiting for Redis", lambda: broadcast.outbound),
+        ),
+        settings.ingest_backlog_limit,
+        metrics.observe_ingest,
+        lambda label: metrics.ingest_refusals.labels(label).inc(),
+    )
 
 
 async def stop_services(services: Services) -> None:
@@ -327,7 +364,7 @@ async def _refresh_revocations(services: Services) -> None:
 
 async def _demo(services: Services) -> None:
     async def ingest(payload: Payload) -> IngestResult:
-        return services.ingest(payload.adapter, payload.body, payload.source)
+        return services.ingesting.run(payload.adapter, payload.body, payload.source)
 
     await run_demo(ingest, rate=services.settings.demo_rate, seed=services.settings.demo_seed)
 

@@ -10,20 +10,14 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.scalar import ScalarDefinition
 
+from resolvers.errors import ErrorCodes, is_bug
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
-from schema.errors import OddsgateError
 
 
 def _utc_text(value: datetime) -> str:
@@ -41,12 +35,6 @@ DATETIME = ScalarDefinition(
 )
 
 
-def _unexpected(error: GraphQLError) -> bool:
-    """Errors from a bug (an exception no rule raised) are masked; ours carry a code and stay."""
-    original = error.original_error
-    return original is not None and not isinstance(original, (GraphQLError, OddsgateError))
-
-
 class OddsgateSchema(strawberry.Schema):
     """Errors as this gateway reports them.
 
@@ -62,7 +50,7 @@ class OddsgateSchema(strawberry.Schema):
         if self.hide_suggestions:
             for error in errors:
                 error.message = _SUGGESTION.sub("", error.message)
-        bugs = [error for error in errors if _unexpected(error)]
+        bugs = [error for error in errors if is_bug(error)]
         if bugs:
             super().process_errors(bugs, execution_context)
 
@@ -77,7 +65,8 @@ def build_schema(max_depth: int, max_aliases: int, max_tokens: int, production: 
         partial(QueryDepthLimiter, max_depth=max_depth),
         partial(MaxAliasesLimiter, max_alias_count=max_aliases),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(MaskErrors, should_mask_error=_unexpected, error_message="internal error; it has been logged"),
+        # Masks bugs and gives every error its extensions.code.
+        ErrorCodes,
     ]
     if production:
         extensions.append(DisableIntrospection)

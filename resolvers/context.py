@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,8 +12,6 @@ from starlette.websockets import WebSocket
 from auth.access import AccessControl
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from betting.placement import BetService
-from feeds.alerts import Alert
 from feeds.book import OddsBook
 from feeds.fanout import Hub
 from feeds.normalize import Normalizer
@@ -22,18 +19,12 @@ from feeds.source_board import SourceBoard
 from insights.service import InsightService
 from resolvers.errors import graphql_errors
 from schema.visibility import EVERYTHING, Visibility
-
-
-class ControlApi(Protocol):
-    """The control layer's service, as the resolvers use it."""
-
-    async def create(self, principal: Principal, body: object) -> dict[str, Any]: ...
-
-    async def rollback(self, principal: Principal, override_id: str, body: object) -> dict[str, Any]: ...
-
-
-class AlertsApi(Protocol):
-    def stream(self, visibility: Visibility, queue_size: int = 256) -> AsyncIterator[Alert]: ...
+from usecases.alerting import AlertService
+from usecases.betting import Betting
+from usecases.control import ControlService
+from usecases.insights import InsightReading
+from usecases.odds import OddsReading
+from usecases.operators import OperatorViews
 
 
 @dataclass
@@ -46,11 +37,14 @@ class GraphQLContext:
     client_queue: int
     slow_client_seconds: float
     access: AccessControl
-    control: ControlApi
-    betting: BetService
-    alerts: AlertsApi
+    control: ControlService
+    betting: Betting
+    alerts: AlertService
     insights: InsightService
     sources: SourceBoard
+    odds: OddsReading
+    operators: OperatorViews
+    insight_reading: InsightReading
     # Set once the caller is authenticated: over HTTP before the operation runs, over WebSocket
     # by connection_init. Subscriptions that share a document share it only with callers who
     # see the same data (`visibility`).
@@ -59,6 +53,12 @@ class GraphQLContext:
     connection_params: dict[str, Any] = field(default_factory=dict)
     # The bearer credential from the Authorization header or the connection_init payload.
     authorization: str | None = None
+
+    def caller(self) -> Principal:
+        """The authenticated caller (admission to a scope is the use-case's)."""
+        if self.principal is None:
+            raise Unauthenticated("a bearer token is required")
+        return self.principal
 
     def require(self, scope: str) -> Principal:
         """The caller, admitted to `scope`; raises the contract's refusals as GraphQL errors."""

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
 
-from feeds.audience import Audience
-from feeds.queries import EventQuery, find_events, sport_and_league_filter
 from resolvers.betting import BettingQuery
 from resolvers.context import GraphQLContext
-from resolvers.errors import graphql_errors
-from schema.errors import InvalidRequest
+from resolvers.control import ControlQuery
 from schema.graphql import EventGQL, InsightGQL, SourceGQL, event_gql, events_gql, insight_gql
-
-MAX_PAGE = 500
+from schema.paging import DEFAULT_PAGE, Page
+from usecases.odds import EventFilter
 
 
 @strawberry.type
-class Query(BettingQuery):
+class Query(BettingQuery, ControlQuery):
     @strawberry.field(description="Live events, live first, then by start time.")
     def events(
         self,
@@ -28,63 +25,61 @@ class Query(BettingQuery):
         league: str | None = None,
         status: str | None = None,
         ids: list[str] | None = None,
-        limit: int = 100,
+        markets: list[str] | None = None,
+        live: bool | None = None,
+        limit: int = DEFAULT_PAGE,
         offset: int = 0,
     ) -> list[EventGQL]:
         context = info.context
-        context.require("odds:read")
-        with graphql_errors():
-            if not 1 <= limit <= MAX_PAGE or offset < 0:
-                raise InvalidRequest(f"limit must be 1-{MAX_PAGE} and offset at least 0")
-            sport_name, league_name = sport_and_league_filter(context.normalizer, sport, league)
-            query = EventQuery(
-                sport=sport_name,
-                league=league_name,
-                event_ids=frozenset(ids) if ids is not None else None,
-                status=context.normalizer.status(status) if status else None,
-                limit=limit,
-                offset=offset,
-                visibility=context.visibility,
-            )
-            events, _ = find_events(context.book, query)
-        return events_gql(events)
+        selected = EventFilter(
+            sport=sport,
+            league=league,
+            event_ids=frozenset(ids) if ids is not None else None,
+            markets=tuple(markets) if markets is not None else None,
+            status=status,
+            live=live,
+        )
+        found = context.odds.events(context.caller(), selected, Page(limit, offset))
+        return events_gql(found.items)
 
     @strawberry.field(description="One event of the live book, or null.")
-    def event(self, info: Info[GraphQLContext, None], id: strawberry.ID) -> EventGQL | None:
+    def event(
+        self, info: Info[GraphQLContext, None], id: strawberry.ID, markets: list[str] | None = None
+    ) -> EventGQL | None:
         context = info.context
-        context.require("odds:read")
-        event = context.book.event(str(id))
-        if event is None:
-            return None
-        with graphql_errors():
-            return event_gql(Audience(context.book, context.visibility).shown(event))
+        found = context.odds.find(context.caller(), str(id), tuple(markets) if markets is not None else None)
+        return None if found is None else event_gql(found)
 
     @strawberry.field(description="A match insight for a live event (scope insights:read).")
     async def insight(self, info: Info[GraphQLContext, None], event_id: strawberry.ID) -> InsightGQL:
         context = info.context
-        context.require("insights:read")
-        with graphql_errors():
-            visible = Audience(context.book, context.visibility).event(str(event_id))
-            insight = await context.insights.insight(
-                visible, context.visibility.key(), history=context.visibility.sources is None
-            )
-        return insight_gql(insight)
+        return insight_gql(await context.insight_reading.insight(context.caller(), str(event_id)))
+
+    @strawberry.field(
+        description="An event as the caller's audience was served it at `at` (default now), from the audit."
+    )
+    async def history(
+        self,
+        info: Info[GraphQLContext, None],
+        event_id: strawberry.ID,
+        at: datetime | None = None,
+        market: str | None = None,
+    ) -> EventGQL:
+        context = info.context
+        _, event = await context.odds.history(context.caller(), str(event_id), at, market)
+        return event_gql(event)
 
     @strawberry.field(description="Every source the book has heard from, with its health.")
     def sources(self, info: Info[GraphQLContext, None]) -> list[SourceGQL]:
-        info.context.require("odds:read")
-        book = info.context.book
+        context = info.context
+        found = context.odds.sources(context.caller())
         return [
             SourceGQL(
-                name=s.name,
+                name=s.source,
                 up=s.up,
-                last_seen=_utc(s.last_seen),
+                last_seen=s.last_seen,
                 updates=s.updates,
-                accuracy_weight=book.consensus.weight(s.name),
+                accuracy_weight=s.accuracy_weight,
             )
-            for s in info.context.sources.health()
+            for s in found
         ]
-
-
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)

@@ -1,9 +1,16 @@
-"""The GraphQL types of the canonical model (strawberry), built from the plain model objects."""
+"""The GraphQL types of the canonical model (strawberry), built from the plain model objects.
+
+An object's `id` names one thing in the whole graph, as normalizing client caches (Apollo's, urql's
+Graphcache) key objects by `__typename` and `id`: the ids that repeat from event to event (markets,
+outcomes, incidents) are prefixed with their event's (`<event_id>/<market_id>/<outcome_id>`), and the
+short id that REST and `/ws` use stays a field of its own (`marketId`, `outcomeId`, `incidentId`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
@@ -28,7 +35,8 @@ class SourcePriceGQL:
 
 @strawberry.type(name="Outcome")
 class OutcomeGQL:
-    id: str
+    id: str = strawberry.field(description="Unique in the graph: `<event_id>/<market_id>/<outcome_id>`")
+    outcome_id: str = strawberry.field(description="`home`, `draw`, `away`, `over` or `under`, as REST and /ws")
     name: str
     odds: OddsGQL
     implied_probability: float
@@ -41,7 +49,8 @@ class OutcomeGQL:
 
 @strawberry.type(name="Market")
 class MarketGQL:
-    id: str
+    id: str = strawberry.field(description="Unique in the graph: `<event_id>/<market_id>`")
+    market_id: str = strawberry.field(description="`moneyline`, `spread:-3.5`, ..., as REST and /ws")
     type: str
     line: float | None
     status: str = strawberry.field(description="open, suspended or settled")
@@ -59,7 +68,7 @@ class OutcomeResultGQL:
 
 @strawberry.type(name="MarketResult", description="How a market was settled.")
 class MarketResultGQL:
-    id: str
+    id: str = strawberry.field(description="The settlement's id (`POST /api/v2/results/{id}/rollback`)")
     winners: list[str]
     void: bool
     outcomes: list[OutcomeResultGQL]
@@ -82,7 +91,8 @@ def result_gql(result: MarketResult | None) -> MarketResultGQL | None:
 
 @strawberry.type(name="Incident")
 class IncidentGQL:
-    id: str
+    id: str = strawberry.field(description="Unique in the graph: `<event_id>/<incident_id>`")
+    incident_id: str = strawberry.field(description="The vendor's id, or one derived from the incident")
     type: str
     team: str | None
     period: str | None
@@ -128,7 +138,13 @@ class EventGQL:
         if types is None:
             return self.market_list
         wanted = set(types)
-        return [m for m in self.market_list if m.type in wanted or m.id in wanted]
+        return [m for m in self.market_list if m.type in wanted or m.market_id in wanted]
+
+
+@strawberry.enum(name="OddsDeltaKind")
+class DeltaKind(Enum):
+    DELTA = "DELTA"
+    SNAPSHOT = "SNAPSHOT"
 
 
 @strawberry.type(name="OddsDelta", description="One change to one event, with the event's next seq.")
@@ -155,6 +171,19 @@ class OddsDeltaGQL:
     conflated: bool = strawberry.field(
         default=False, description="Several deltas merged because this client fell behind; seq is the latest."
     )
+    kind: DeltaKind = strawberry.field(
+        default=DeltaKind.DELTA,
+        description="DELTA: one change. SNAPSHOT: the whole event as this subscription shows it (`markets`, "
+        "`status`, `state`) at `seq`, replacing what the client held of it.",
+    )
+    reset: bool = strawberry.field(
+        default=False,
+        description="A SNAPSHOT that replaces a state which no longer follows on: `since` was older than the "
+        "history, from another epoch, or deltas were lost to the server.",
+    )
+    markets: list[MarketGQL] | None = strawberry.field(
+        default=None, description="On a SNAPSHOT, every market of the event the subscription selects; null on a DELTA."
+    )
 
 
 @strawberry.type(name="Source")
@@ -170,10 +199,12 @@ def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def outcome_gql(outcome: Outcome) -> OutcomeGQL:
+def outcome_gql(outcome: Outcome, market_key: str) -> OutcomeGQL:
+    """`market_key` is the market's graph id, `<event_id>/<market_id>`."""
     decimal, american, fractional = formats(outcome.odds)
     return OutcomeGQL(
-        id=outcome.id,
+        id=f"{market_key}/{outcome.id}",
+        outcome_id=outcome.id,
         name=outcome.name,
         odds=OddsGQL(decimal=decimal, american=american, fractional=fractional),
         implied_probability=round(float(implied_probability(outcome.odds)), 4),
@@ -185,20 +216,22 @@ def outcome_gql(outcome: Outcome) -> OutcomeGQL:
     )
 
 
-def market_gql(market: Market) -> MarketGQL:
+def market_gql(market: Market, event_id: str) -> MarketGQL:
+    key = f"{event_id}/{market.id}"
     return MarketGQL(
-        id=market.id,
+        id=key,
+        market_id=market.id,
         type=market.type.value,
         line=_float(market.line),
         status=market.status.value,
         suspended=market.suspended,
         margin=_float(market.margin),
         result=result_gql(market.result),
-        outcomes=[outcome_gql(o) for o in market.outcomes],
+        outcomes=[outcome_gql(o, key) for o in market.outcomes],
     )
 
 
-def state_gql(state: MatchState | None) -> MatchStateGQL | None:
+def state_gql(state: MatchState | None, event_id: str) -> MatchStateGQL | None:
     if state is None:
         return None
     return MatchStateGQL(
@@ -208,7 +241,16 @@ def state_gql(state: MatchState | None) -> MatchStateGQL | None:
         detail=state.detail,
         updated_at=state.updated_at,
         incidents=[
-            IncidentGQL(id=i.id, type=i.type, team=i.team, period=i.period, clock=i.clock, player=i.player, at=i.at)
+            IncidentGQL(
+                id=f"{event_id}/{i.id}",
+                incident_id=i.id,
+                type=i.type,
+                team=i.team,
+                period=i.period,
+                clock=i.clock,
+                player=i.player,
+                at=i.at,
+            )
             for i in state.incidents
         ],
     )
@@ -226,8 +268,8 @@ def event_gql(event: Event) -> EventGQL:
         status=event.status.value,
         seq=event.seq,
         updated_at=event.updated_at,
-        state=state_gql(event.state),
-        market_list=[market_gql(m) for m in event.markets],
+        state=state_gql(event.state, info.id),
+        market_list=[market_gql(m, info.id) for m in event.markets],
     )
 
 
@@ -236,6 +278,8 @@ def events_gql(events: Iterable[Event]) -> list[EventGQL]:
 
 
 def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
+    # The same graph ids as the event's: a client cache merges a delta's outcomes into the event it holds.
+    market_key = f"{delta.event_id}/{delta.market_id}"
     return OddsDeltaGQL(
         event_id=delta.event_id,
         sport=delta.sport,
@@ -252,9 +296,39 @@ def delta_gql(delta: Delta, conflated: bool = False) -> OddsDeltaGQL:
         market_status=delta.market_status.value if delta.market_status else None,
         result=result_gql(delta.result),
         status=delta.status.value if delta.status else None,
-        outcomes=[outcome_gql(o) for o in delta.outcomes],
-        state=state_gql(delta.state),
+        outcomes=[outcome_gql(o, market_key) for o in delta.outcomes],
+        state=state_gql(delta.state, delta.event_id),
         conflated=conflated,
+    )
+
+
+def snapshot_gql(event: Event, reset: bool) -> OddsDeltaGQL:
+    """The event as one delta-shaped payload (`kind: SNAPSHOT`); `conflated` when it is a reset, as
+    its seq does not follow on from the one the client saw before."""
+    info = event.info
+    return OddsDeltaGQL(
+        event_id=info.id,
+        sport=info.sport,
+        seq=event.seq,
+        epoch=event.epoch,
+        timestamp=event.updated_at,
+        # The gateway's own source name (the book's for the deltas it makes itself).
+        source="oddsgate",
+        reason="snapshot",
+        market_id=None,
+        market_type=None,
+        line=None,
+        suspended=None,
+        margin=None,
+        market_status=None,
+        result=None,
+        status=event.status.value,
+        outcomes=[],
+        state=state_gql(event.state, info.id),
+        conflated=reset,
+        kind=DeltaKind.SNAPSHOT,
+        reset=reset,
+        markets=[market_gql(m, info.id) for m in event.markets],
     )
 
 

@@ -7,6 +7,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from schema.match import Incident, MatchState
 from schema.model import Delta, Event, EventInfo, Market, MarketResult, MarketView, Outcome
 from schema.odds import formats, implied_probability
@@ -185,3 +187,9 @@ def ws_delta_json(delta: Delta, conflated: bool = False) -> JSON:
     if conflated:
         body["conflated"] = True
     return body
+
+
+def plain_json(content: object) -> Any:
+    """`content` as JSON values only (times as ISO 8601 `...Z` text, decimals as text), for a
+    GraphQL `JSON` field, which reads the same as the REST body."""
+    return orjson.loads(orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS, default=str))

@@ -29,6 +29,7 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v node >/dev/null 2>&1 || apt_install nodejs npm
 # The cluster's load balancer (make cluster, and the fault tests that kill a gateway under it).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_install haproxy
 echo "test-prereqs: redis-server $(redis-server --version | awk '{print $3}'), postgres $("$(pg_bin pg_ctl)" --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -n 1)"

@@ -6,13 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.audience import Audience
 from gateway import params
-from gateway.access import authorize
+from gateway.access import authenticate
+from gateway.openapi import PAGE, Operation, documented, text
 from gateway.responses import json_response
 from gateway.services import Services
 from schema import SCHEMA_VERSION
+from schema import text as stored_text
 from schema.errors import InvalidRequest
+from schema.responses import AccuracyList, InsightLog, InsightReply
+from usecases.insights import CONTROL, READ
 
 
 def _services(request: Request) -> Services:
@@ -20,29 +23,49 @@ def _services(request: Request) -> Services:
     return services
 
 
+@documented(
+    Operation(
+        "The event's match insight, written from the prices the caller is shown",
+        scopes=READ,
+        response=InsightReply,
+        description="From the configured LLM, or the heuristic (labelled in `generator`); cached per audience.",
+    )
+)
 async def event_insight(request: Request) -> Response:
-    principal = await authorize(request, "insights:read")
-    services = _services(request)
-    event_id = request.path_params["event_id"]
-    visibility = services.access.visibility(principal)
-    event = Audience(services.book, visibility).event(event_id)
-    insight = await services.insights.insight(event, visibility.key(), history=visibility.sources is None)
+    principal = await authenticate(request)
+    insight = await _services(request).insight_reading.insight(principal, request.path_params["event_id"])
     return json_response({"schema_version": SCHEMA_VERSION, "data": insight.model_dump(mode="json")})
 
 
+@documented(
+    Operation(
+        "What was served for an event, newest first",
+        scopes=CONTROL,
+        response=InsightLog,
+        query=(text("event_id", "the event", required=True, max_length=stored_text.EVENT_ID), *PAGE),
+    )
+)
 async def insight_log(request: Request) -> Response:
-    await authorize(request, "odds:control")
+    principal = await authenticate(request)
     event_id = params.text(request.query_params, "event_id")
     if event_id is None:
         raise InvalidRequest("name the event: /api/v2/insights/log?event_id=...")
-    limit, _ = params.page(request.query_params)
-    return json_response({"data": await _services(request).insights.log(event_id, limit)})
+    page = params.page(request.query_params)
+    return json_response({"data": await _services(request).insight_reading.log(principal, event_id, page)})
 
 
+@documented(
+    Operation(
+        "How accurate insights have been: Brier score, log loss and calibration",
+        scopes=READ,
+        response=AccuracyList,
+        query=(text("sport", "one sport's"),),
+    )
+)
 async def accuracy(request: Request) -> Response:
-    await authorize(request, "insights:read")
+    principal = await authenticate(request)
     sport = params.text(request.query_params, "sport")
-    return json_response({"data": await _services(request).insights.accuracy(sport)})
+    return json_response({"data": await _services(request).insight_reading.accuracy(principal, sport)})
 
 
 ROUTES = [

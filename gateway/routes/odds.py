@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import asdict
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feeds.audience import Audience
-from feeds.queries import EventQuery, find_events, only_markets, sport_and_league_filter
 from gateway import params
-from gateway.access import authorize
+from gateway.access import authenticate
+from gateway.openapi import PAGE, Operation, boolean, choice, csv, documented, text, timestamp
 from gateway.responses import json_response
 from gateway.services import Services
 from schema import SCHEMA_VERSION
-from schema.errors import InvalidRequest, NotFound
-from schema.model import MarketType
+from schema.errors import InvalidRequest
 from schema.render import OddsFormat, event_json
+from schema.responses import EventAsOf, EventPage, EventReply, SourceList
+from usecases.odds import READ, EventFilter, OddsReading
 
 
-def _services(request: Request) -> Services:
+def _odds(request: Request) -> OddsReading:
     services: Services = request.app.state.services
-    return services
+    return services.odds
 
 
 def _format(request: Request) -> OddsFormat | None:
@@ -35,87 +35,93 @@ def _format(request: Request) -> OddsFormat | None:
         raise InvalidRequest(f"'format' must be decimal, american or fractional, got {raw!r}") from None
 
 
-def _market_types(services: Services, names: list[str] | None) -> frozenset[MarketType] | None:
-    if names is None:
-        return None
-    return frozenset(services.normalizer.market_type(name) for name in names)
+def _markets(request: Request) -> tuple[str, ...] | None:
+    names = params.csv(request.query_params, "markets")
+    return None if names is None else tuple(names)
 
 
+@documented(
+    Operation(
+        "The live book: events the caller may see, live first, then by start time",
+        scopes=READ,
+        response=EventPage,
+        query=(
+            text("sport", "a sport or league as clients write it (nfl, soccer)"),
+            text("league", "a league"),
+            csv("event_id", "only these events"),
+            csv("markets", "only these market types (moneyline, spread, total, 1x2)"),
+            text("status", "scheduled, live, finished, postponed or cancelled"),
+            boolean("live", "only live events (true) or none of them (false)"),
+            choice("format", "one odds format instead of all three", [f.value for f in OddsFormat]),
+            *PAGE,
+        ),
+    )
+)
 async def list_odds(request: Request) -> Response:
-    principal = await authorize(request, "odds:read")
-    services = _services(request)
+    principal = await authenticate(request)
     q = request.query_params
-    sport, league = sport_and_league_filter(services.normalizer, params.text(q, "sport"), params.text(q, "league"))
-    status = params.text(q, "status")
-    event_id = params.text(q, "event_id")
-    limit, offset = params.page(q)
-    query = EventQuery(
-        sport=sport,
-        league=league,
-        event_ids=frozenset(params.csv(q, "event_id") or []) if event_id else None,
-        market_types=_market_types(services, params.csv(q, "markets")),
-        status=services.normalizer.status(status) if status else None,
+    event_ids = params.csv(q, "event_id")
+    selected = EventFilter(
+        sport=params.text(q, "sport"),
+        league=params.text(q, "league"),
+        event_ids=frozenset(event_ids) if event_ids else None,
+        markets=_markets(request),
+        status=params.text(q, "status"),
         live=params.boolean(q, "live"),
-        limit=limit,
-        offset=offset,
-        visibility=services.access.visibility(principal),
     )
     fmt = _format(request)
-    events, total = find_events(services.book, query)
+    found = _odds(request).events(principal, selected, params.page(q))
     return json_response(
         {
             "schema_version": SCHEMA_VERSION,
-            "data": [event_json(e, fmt) for e in events],
-            "pagination": {"limit": query.limit, "offset": query.offset, "total": total},
+            "data": [event_json(e, fmt) for e in found.items],
+            "pagination": {"limit": found.page.limit, "offset": found.page.offset, "total": found.total},
         }
     )
 
 
+@documented(
+    Operation(
+        "One event as the caller is shown it",
+        scopes=READ,
+        response=EventReply,
+        query=(
+            csv("markets", "only these market types"),
+            choice("format", "one odds format instead of all three", [f.value for f in OddsFormat]),
+        ),
+    )
+)
 async def get_event(request: Request) -> Response:
-    principal = await authorize(request, "odds:read")
-    services = _services(request)
-    event_id = request.path_params["event_id"]
-    event = Audience(services.book, services.access.visibility(principal)).event(event_id)
-    if (markets := params.csv(request.query_params, "markets")) is not None:
-        event = only_markets(event, _market_types(services, markets) or ())
+    principal = await authenticate(request)
+    event = _odds(request).event(principal, request.path_params["event_id"], _markets(request))
     return json_response({"schema_version": SCHEMA_VERSION, "data": event_json(event, _format(request))})
 
 
+@documented(
+    Operation(
+        "An event as the caller's audience was served it at a time, rebuilt from the audit",
+        scopes=READ,
+        response=EventAsOf,
+        query=(
+            timestamp("at", "the time (default: now)"),
+            text("market", "one market: a type (spread) or an id (spread:-3.5)"),
+            choice("format", "one odds format instead of all three", [f.value for f in OddsFormat]),
+        ),
+    )
+)
 async def event_history(request: Request) -> Response:
-    principal = await authorize(request, "odds:read")
-    services = _services(request)
-    event_id = request.path_params["event_id"]
-    at = params.timestamp(request.query_params, "at") or datetime.now(UTC)
-    audience = Audience(services.book, services.access.visibility(principal))
-    event = await services.audit.event_at(event_id, at, view=audience.view)
-    if event is None:
-        raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")
-    event = audience.shown(event)
-    if (market := params.text(request.query_params, "market")) is not None:
-        wanted = market if ":" in market else services.normalizer.market_type(market)
-        event = only_markets(event, [wanted])
+    principal = await authenticate(request)
+    q = request.query_params
+    at, event = await _odds(request).history(
+        principal, request.path_params["event_id"], params.timestamp(q, "at"), params.text(q, "market")
+    )
     return json_response({"schema_version": SCHEMA_VERSION, "as_of": at, "data": event_json(event, _format(request))})
 
 
+@documented(Operation("Every source the book has heard from, and its health", scopes=READ, response=SourceList))
 async def list_sources(request: Request) -> Response:
-    await authorize(request, "odds:read")
-    services = _services(request)
-    now = services.book.clock()
-    return json_response(
-        {
-            "data": [
-                {
-                    "source": s.name,
-                    "up": s.up,
-                    "last_seen": datetime.fromtimestamp(s.last_seen, UTC),
-                    "silent_seconds": round(now - s.last_seen, 3),
-                    "updates": s.updates,
-                    "accuracy_weight": services.book.consensus.weight(s.name),
-                }
-                for s in services.sources.health()
-            ]
-        }
-    )
+    principal = await authenticate(request)
+    return json_response({"data": [asdict(s) for s in _odds(request).sources(principal)]})
 
 
 ROUTES = [

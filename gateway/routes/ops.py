@@ -8,14 +8,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.metrics import metrics_endpoint
+from gateway.openapi import Answer, Operation, documented
 from gateway.responses import json_response
 from gateway.services import Services
+from schema.responses import Health, Readiness
 
 
+@documented(Operation("Liveness: the process answers", scopes=None, response=Health))
 async def health(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+@documented(
+    Operation(
+        "Readiness: whether this process can serve, and what is degraded",
+        scopes=None,
+        response=Readiness,
+        also=(Answer(503, "the database or the broadcast is down: take this process out of the balancer", Readiness),),
+    )
+)
 async def ready(request: Request) -> Response:
     """503 only when this process cannot serve (database or broadcast down). A silent feed or an
     audit backlog is reported as "degraded" with 200: taking the process out of the load balancer
@@ -52,6 +63,8 @@ async def ready(request: Request) -> Response:
 
 
 _SERVING = ("database", "broadcast")
+
+documented(Operation("Prometheus metrics", scopes=None, media_type="text/plain", tag="ops"))(metrics_endpoint)
 
 
 ROUTES = [

@@ -2,40 +2,43 @@
 
 from __future__ import annotations
 
-import uuid
-
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from betting.money import amount
-from gateway.access import authorize
-from gateway.responses import json_response
+from gateway.access import authenticate
+from gateway.openapi import Operation, documented
+from gateway.responses import json_response, made_response
 from gateway.services import Services
-from schema.errors import InvalidRequest
+from schema.commands import Deposit, command
+from schema.responses import Wallet
+from usecases.betting import PLACE, WALLET_ADMIN
 
 
+@documented(
+    Operation(
+        "Credit a user's wallet, once per reference",
+        scopes=WALLET_ADMIN,
+        body=Deposit,
+        response=Wallet,
+        status=201,
+        replayed=True,
+        errors=("IDEMPOTENCY_MISMATCH", "UNAVAILABLE"),
+    )
+)
 async def deposit(request: Request) -> Response:
-    await authorize(request, "wallet:admin")
+    principal = await authenticate(request)
     services: Services = request.app.state.services
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidRequest('the body is JSON: {"amount": "100.00", "reference"?: "..."}') from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body is a JSON object with 'amount'")
-    reference = body.get("reference") or f"deposit:{uuid.uuid4().hex}"
-    if not isinstance(reference, str):
-        raise InvalidRequest("'reference' is a string that names the deposit once (a payment id)")
-    made = await services.wallets.deposit(request.path_params["sub"], amount(body.get("amount")), reference)
-    return json_response(made.wallet.json(), status_code=200 if made.replayed else 201)
+    deposit = command(Deposit, await request.body())
+    made = await services.betting.deposit(principal, request.path_params["sub"], deposit)
+    return made_response(made.made, made.wallet.json())
 
 
+@documented(Operation("The caller's balance: available and locked in open bets", scopes=PLACE, response=Wallet))
 async def own_wallet(request: Request) -> Response:
-    principal = await authorize(request, "bets:place")
+    principal = await authenticate(request)
     services: Services = request.app.state.services
-    return json_response((await services.wallets.wallet(principal.sub)).json())
+    return json_response((await services.betting.wallet(principal)).json())
 
 
 ROUTES = [

@@ -10,14 +10,15 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from feeds.audience import Audience
-from feeds.queries import EventQuery, find_events
 from gateway import params
-from gateway.access import authorize
+from gateway.access import authenticate
 from gateway.cms import Fragments, parse_shortcode
+from gateway.openapi import Answer, Operation, documented, text
 from gateway.services import Services
 from schema.errors import Forbidden, InvalidRequest
 from schema.model import Event, EventStatus
+from schema.paging import Page
+from usecases.odds import READ, EventFilter
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # Fragments are cheap to make and prices move: a CDN or CMS may keep one a few seconds, then
@@ -31,34 +32,38 @@ def _services(request: Request) -> Services:
     return services
 
 
+@documented(
+    Operation(
+        "An HTML fragment of odds for a CMS shortcode, escaped and cacheable",
+        scopes=READ,
+        media_type="text/html",
+        token_param=True,
+        query=(text("code", 'the shortcode: [odds event="..." markets="moneyline" format="american"]', required=True),),
+        also=(Answer(304, "unchanged since the ETag in If-None-Match", headers=("ETag",)),),
+    )
+)
 async def shortcode(request: Request) -> Response:
-    principal = await authorize(request, "odds:read", token_param=True)
+    principal = await authenticate(request, token_param=True)
     services = _services(request)
     raw = params.text(request.query_params, "code")
     if raw is None:
         raise InvalidRequest('pass the shortcode as ?code=[odds event="..."]')
     code = parse_shortcode(raw, services.normalizer)
-    visibility = services.access.visibility(principal)
     events: list[Event] = []
     missing: list[str] = []
     if code.event is not None:
-        event = services.book.event(code.event)
+        event = services.odds.find(principal, code.event)
         if event is None:
             missing.append(code.event)
         else:
-            events.append(Audience(services.book, visibility).shown(event))
+            events.append(event)
     else:
+        visibility = services.access.visibility(principal)
         if code.sport is not None and not visibility.overlaps(code.sport, code.league or ""):
             raise Forbidden(f"this token does not cover {code.league or code.sport}")
-        query = EventQuery(
-            sport=code.sport,
-            league=code.league,
-            status=EventStatus.LIVE if code.live else None,
-            limit=code.limit,
-            visibility=visibility,
-        )
-        found, _ = find_events(services.book, query)
-        events = [e for e in found if code.live is not False or e.status is not EventStatus.LIVE]
+        selected = EventFilter(sport=code.sport, league=code.league, status="live" if code.live else None)
+        found = services.odds.events(principal, selected, Page(code.limit))
+        events = [e for e in found.items if code.live is not False or e.status is not EventStatus.LIVE]
     body = _FRAGMENTS.events(code, events, missing).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": FRAGMENT_CACHE, "Vary": "Authorization"}

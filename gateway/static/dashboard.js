@@ -478,7 +478,7 @@
     ws.onclose = (event) => {
       if (ws !== state.ws) return; // replaced, or closed by logout
       state.ws = null;
-      if (event.code === 4401 || event.code === 4403) logout("Signed out: " + (event.reason || "the gateway refused this token"));
+      if (event.code === 4401 || event.code === 4403 || event.code === 4498) logout("Signed out: " + (event.reason || "the gateway refused this token"));
       else reconnectLater();
     };
   }

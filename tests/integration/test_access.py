@@ -23,6 +23,8 @@ from websockets.asyncio.client import connect
 from gateway.settings import Settings
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, update
+from tests.support.subscribers import cohort_members
+from tests.support.waiting import until
 
 NFL_EVENT = "49ers-ravens-2026-03-23"
 NBA_EVENT = "lakers-celtics-2026-03-23"
@@ -98,7 +100,7 @@ async def test_a_revoked_token_is_refused_once_the_list_refreshes(sqlite_url: st
         async with httpx.AsyncClient(base_url=gateway.url, headers=auth(token)) as client:
             assert (await client.get("/api/v2/odds")).status_code == 200
             await gateway.services.tokens.revoke(jti)
-            await asyncio.sleep(0.4)
+            await until(lambda: jti in gateway.services.access.revoked)
             reply = await client.get("/api/v2/odds")
     assert reply.status_code == 401
     assert "revoked" in reply.json()["error"]["message"]
@@ -320,7 +322,7 @@ async def test_graphql_subscription_closes_when_the_token_expires(gateway: Runni
     await socket.send(
         json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "subscription { oddsUpdated { seq } }"}})
     )
-    assert await closed_code(socket, seconds=5) == 4401
+    assert await closed_code(socket, seconds=5) == 4498  # expired: a client reconnects with a fresh token
 
 
 async def test_an_nfl_token_never_receives_an_nba_delta(gateway: RunningGateway) -> None:
@@ -336,7 +338,7 @@ async def test_an_nfl_token_never_receives_an_nba_delta(gateway: RunningGateway)
         await partner.recv()
         await partner.send(json.dumps({"action": "subscribe", "channels": ["odds.nba"]}))
         refusal = json.loads(await partner.recv())
-        await asyncio.sleep(0.2)
+        await until(lambda: cohort_members(gateway.app) == 1)
         await gateway.client.post("/api/v2/ingest", json=batch("a", nba(), update(), nba(1.80)))
         college = update(1.5, 2.5, league="NCAAF", home_team="Alabama", away_team="Georgia")
         await gateway.client.post("/api/v2/ingest", json=batch("a", college, update(1.80, 2.20)))
@@ -384,7 +386,7 @@ async def test_partner_socket_rules(sqlite_url: str) -> None:
         async with connect(ws(gateway, "/ws"), origin="https://odds.example") as socket:  # type: ignore[arg-type]
             await socket.send(json.dumps({"action": "auth", "token": token}))
             assert json.loads(await socket.recv())["event"] == "authenticated"
-            assert await closed_code(socket, seconds=5) == 4401
+            assert await closed_code(socket, seconds=5) == 4498
 
 
 async def test_partner_socket_messages_are_charged_to_the_token(gateway: RunningGateway) -> None:
@@ -417,8 +419,9 @@ async def test_bad_tokens_are_refused_on_every_interface(sqlite_url: str) -> Non
         settings = settings_of(gateway)
         tokens = bad_tokens(settings)
         revoked = mint(settings, "odds:read")
-        await gateway.services.tokens.revoke(jwt.get_unverified_claims(revoked)["jti"])
-        await asyncio.sleep(0.4)
+        jti = jwt.get_unverified_claims(revoked)["jti"]
+        await gateway.services.tokens.revoke(jti)
+        await until(lambda: jti in gateway.services.access.revoked)
         tokens["revoked"] = revoked
         async with httpx.AsyncClient(base_url=gateway.url) as client:
             for name, token in tokens.items():
@@ -476,11 +479,13 @@ async def test_a_region_sees_prices_made_only_from_the_sources_it_admits(sqlite_
                 deltas = [json.loads(await partner.recv()) for _ in range(3)]
         everyone = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}")).json()["data"]
         regional = (await gateway.client.get(f"/api/v2/events/{NFL_EVENT}", headers=auth(token))).json()["data"]
-        document = '{ event(id: "EVENT") { markets { id outcomes { odds { decimal } } } } }'.replace("EVENT", NFL_EVENT)
+        document = '{ event(id: "EVENT") { markets { marketId outcomes { odds { decimal } } } } }'.replace(
+            "EVENT", NFL_EVENT
+        )
         query = {"query": document}
         graphql = (await gateway.client.post("/graphql", json=query, headers=auth(token))).json()["data"]["event"]
     assert graphql["markets"] == [
-        {"id": "moneyline", "outcomes": [{"odds": {"decimal": 1.75}}, {"odds": {"decimal": 2.2}}]}
+        {"marketId": "moneyline", "outcomes": [{"odds": {"decimal": 1.75}}, {"odds": {"decimal": 2.2}}]}
     ]
     blended = everyone["markets"][0]["outcomes"][0]
     assert set(blended["sources"]) == {"official", "other"}

@@ -323,7 +323,7 @@ async def test_a_settled_market_is_a_delta_on_every_interface_and_a_rollback_reo
             )
             settled_delta = json.loads(await asyncio.wait_for(partner.recv(), 5))
             event = (await gateway.client.get(f"/api/v2/events/{EVENT}")).json()["data"]
-            query = f'{{ event(id: "{EVENT}") {{ markets {{ id status result {{ winners void }} }} }} }}'
+            query = f'{{ event(id: "{EVENT}") {{ markets {{ marketId status result {{ winners void }} }} }} }}'
             graphql = (await gateway.client.post("/graphql", json={"query": query})).json()["data"]["event"]
             late = await ann.post("/api/v2/bets", json=bet(), headers={"Idempotency-Key": "2"})
             undone = await gateway.client.post(f"/api/v2/results/{result.json()['id']}/rollback")
@@ -336,7 +336,7 @@ async def test_a_settled_market_is_a_delta_on_every_interface_and_a_rollback_reo
     [market] = event["markets"]
     assert (market["status"], market["result"]["winners"], market["result"]["void"]) == ("settled", ["home"], False)
     assert graphql["markets"] == [
-        {"id": "moneyline", "status": "settled", "result": {"winners": ["home"], "void": False}}
+        {"marketId": "moneyline", "status": "settled", "result": {"winners": ["home"], "void": False}}
     ]
     assert (late.status_code, late.json()["error"]["code"]) == (409, "MARKET_CLOSED")
     assert (reopened_delta["market_status"], reopened_delta["result"]) == ("open", None)

@@ -77,6 +77,7 @@ async def test_fifty_clients_place_and_settle_and_no_money_is_made_or_lost(bank:
                 assert all(r.status_code < 500 or r.status_code == 503 for r in replies), [r.text for r in replies]
                 created = [r.json() for r in replies if r.status_code == 201]
                 counts["settled"] += len(created)
+                # Settled markets stay settled a while, with bets arriving on them, before the rollback.
                 await asyncio.sleep(0.2)
                 for made in created:
                     while True:  # a rollback that met contention is tried again: it must happen

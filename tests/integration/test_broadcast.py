@@ -64,7 +64,7 @@ async def test_over_redis_a_busy_consumer_overflows_its_own_queue(redis_url: str
             sum(range(5000))  # work that holds the loop, like rendering frames
             handled += 1
             if handled % 64 == 0:
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # the end of a slice: others may run
 
     try:
         async with broadcast.subscribe("c", maxsize=100) as busy:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from tests.support.servers import REPO, gateway_process
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,21 +37,26 @@ def token(tmp_path: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def test_serve_with_the_demo_feed_serves_live_odds(tmp_path: Path) -> None:
+async def test_serve_with_the_demo_feed_serves_live_odds(tmp_path: Path) -> None:
     with serving(tmp_path, ODDSGATE_DEMO_FEED="1", ODDSGATE_DEMO_RATE="200", ODDSGATE_DEMO_SEED="3") as url:
         headers = {"Authorization": f"Bearer {token(tmp_path, '--sub', 'cli-test', '--scope', 'odds:read')}"}
-        assert httpx.get(f"{url}/api/v2/odds", timeout=5).status_code == 401
-        deadline = time.monotonic() + 20
-        events: list[dict[str, object]] = []
-        while time.monotonic() < deadline and len(events) < 30:
-            time.sleep(0.5)
-            events = httpx.get(f"{url}/api/v2/odds?limit=500", headers=headers, timeout=5).json()["data"]
-        assert len(events) >= 30
-        sports = {e["sport"] for e in events}
-        assert {"football", "american_football", "basketball", "tennis", "ice_hockey"} <= sports
-        sources = httpx.get(f"{url}/api/v2/sources", headers=headers, timeout=5).json()["data"]
-        assert len(sources) >= 3
-        assert httpx.get(f"{url}/ready", timeout=5).status_code == 200
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+            assert (await client.get("/api/v2/odds")).status_code == 401
+
+            async def listed() -> list[dict[str, object]]:
+                reply = await client.get("/api/v2/odds?limit=500", headers=headers)
+                events: list[dict[str, object]] = reply.json()["data"]
+                return events
+
+            async def thirty_events() -> bool:
+                return len(await listed()) >= 30
+
+            await until(thirty_events, seconds=20, every=0.2)  # the demo feed brings them in its first seconds
+            sports = {e["sport"] for e in await listed()}
+            assert {"football", "american_football", "basketball", "tennis", "ice_hockey"} <= sports
+            sources = (await client.get("/api/v2/sources", headers=headers)).json()["data"]
+            assert len(sources) >= 3
+            assert (await client.get("/ready")).status_code == 200
 
 
 def test_replay_feeds_a_recorded_file_to_a_gateway(tmp_path: Path) -> None:

@@ -43,10 +43,11 @@ AUDIENCES: dict[str, dict[str, Any]] = {
 # event -> market -> (status, suspended, margin, outcome -> (decimal, flags))
 View = dict[str, dict[str, tuple[str, bool, float | None, dict[str, tuple[float, tuple[str, ...]]]]]]
 
+# GraphQL ids are unique in the whole graph; the short ids, aliased to `id`, compare with REST's.
 SUBSCRIPTION = """subscription { oddsUpdated {
-  eventId seq marketId suspended marketStatus margin outcomes { id odds { decimal } flags } } }"""
-QUERY = """{ events(limit: 100) { id markets { id status suspended margin
-  outcomes { id odds { decimal } flags } } } }"""
+  eventId seq marketId suspended marketStatus margin outcomes { id: outcomeId odds { decimal } flags } } }"""
+QUERY = """{ events(limit: 100) { id markets { id: marketId status suspended margin
+  outcomes { id: outcomeId odds { decimal } flags } } } }"""
 
 
 def nba_update(source_home: float, source_away: float, start: str) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, update
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_in_process
+from tests.support.subscribers import alert_listeners, cohort_members
+from tests.support.waiting import never, until
 
 EVENT = "49ers-ravens-2026-03-23"
 OTHER = "chiefs-bills-2026-03-23"
@@ -58,9 +60,10 @@ async def test_a_suspension_reaches_graphql_and_ws_subscribers_as_a_delta(gatewa
         init = {"type": "connection_init", "payload": {"authorization": f"Bearer {gateway.token}"}}
         await graphql.send(json.dumps(init))
         await graphql.recv()
-        query = {"query": 'subscription { oddsUpdated(sport: "nfl") { eventId marketId seq suspended reason } }'}
+        fields = "eventId marketId seq suspended reason"
+        query = {"query": f'subscription {{ oddsUpdated(sport: "nfl", snapshot: false) {{ {fields} }} }}'}
         await graphql.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
-        await asyncio.sleep(0.2)
+        await until(lambda: cohort_members(gateway.app) == 1)
         record = await override(gateway, scope={"sport": "nfl"}, action="suspend", reason="bet stop")
         async with asyncio.timeout(5):
             ws_delta = json.loads(await partner.recv())
@@ -208,13 +211,21 @@ async def test_an_alert_fires_on_a_scripted_move_everywhere(sqlite_url: str) -> 
             await graphql.recv()
             query = {"query": "subscription { alerts { rule kind eventId marketId outcomeId message details } }"}
             await graphql.send(json.dumps({"id": "a", "type": "subscribe", "payload": query}))
-            await asyncio.sleep(0.2)
+            await until(lambda: alert_listeners(gateway.services) == 2)  # the /ws client's and this one
             await ingest(gateway, update(2.40, 1.60))  # home +20%, away -15.8%
             async with asyncio.timeout(5):
                 ws_alerts = [json.loads(await partner.recv()) for _ in range(2)]
                 graphql_alerts = [json.loads(await graphql.recv())["payload"]["data"]["alerts"] for _ in range(2)]
-        await asyncio.sleep(0.3)
-        stored = (await gateway.client.get("/api/v2/alerts?kind=price_move")).json()
+
+        async def stored_alerts() -> dict[str, Any]:
+            found: dict[str, Any] = (await gateway.client.get("/api/v2/alerts?kind=price_move")).json()
+            return found
+
+        async def both_stored() -> bool:
+            return bool((await stored_alerts())["pagination"]["total"] >= 2)
+
+        await until(both_stored)  # written in batches every 50 ms
+        stored = await stored_alerts()
         reader = {"Authorization": f"Bearer {mint(gateway.app.state.settings, 'odds:read')}"}
         refused = await gateway.client.get("/api/v2/alerts", headers=reader)
     assert {(a["event"], a["rule"], a["outcome_id"]) for a in ws_alerts} == {
@@ -260,12 +271,10 @@ class Receiver:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def serve_receiver(receiver: Receiver) -> tuple[Any, asyncio.Task[None], str]:
+async def serve_receiver(receiver: Receiver) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn signals nothing to wait on)
-        await asyncio.sleep(0.02)
+    config = uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning")
+    server, task = await serve_in_process(config, "the webhook receiver")
     return server, task, f"http://127.0.0.1:{port}/hook"
 
 
@@ -294,12 +303,22 @@ async def test_webhooks_are_signed_retried_and_dead_lettered(sqlite_url: str) ->
             await ingest(gateway, update(1.70, 2.20))
             assert slow.received == []
             release.set()
-            async with asyncio.timeout(10):
-                while len(good.received) < 1 or len(failing.received) < 3 or len(slow.received) < 1:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(0.2)
-            dead = (await gateway.client.get(f"/api/v2/webhooks/{hooks[1]}/deliveries?status=dead")).json()
-            delivered = (await gateway.client.get(f"/api/v2/webhooks/{hooks[0]}/deliveries")).json()
+
+            async def logs() -> tuple[dict[str, Any], dict[str, Any]]:
+                dead = (await gateway.client.get(f"/api/v2/webhooks/{hooks[1]}/deliveries?status=dead")).json()
+                delivered = (await gateway.client.get(f"/api/v2/webhooks/{hooks[0]}/deliveries")).json()
+                return dead, delivered
+
+            async def done() -> bool:
+                if not (good.received and len(failing.received) >= 3 and slow.received):
+                    return False
+                dead, delivered = await logs()
+                return bool(dead["data"]) and [d["status"] for d in delivered["data"]] == ["delivered"]
+
+            await until(done)
+            # Dead-lettered: no fourth attempt follows (the next backoff would be 0.2 s).
+            await never(lambda: len(failing.received) > 3, seconds=0.25)
+            dead, delivered = await logs()
             bad = await gateway.client.post("/api/v2/webhooks", json={"url": "ftp://x", "events": ["x"], "secret": "s"})
     finally:
         for server, task, _ in receivers:

@@ -111,7 +111,7 @@ async def test_a_silent_feed_is_flagged_then_suspended_then_recovers(sqlite_url:
         assert (await moneyline())["suspended"] is False
         # vendor_b falls silent; vendor_a keeps quoting: b's price ages out of the consensus.
         for _ in range(6):
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # a's pace; b stays silent 1.2 s, past fresh (0.4 s) and down (0.8 s)
             await feed("vendor_a", 1.85)
         home = next(o for o in (await moneyline())["outcomes"] if o["id"] == "home")
         # Its last price is still shown per source, but only vendor_a's makes the consensus.
@@ -119,7 +119,11 @@ async def test_a_silent_feed_is_flagged_then_suspended_then_recovers(sqlite_url:
         sources = {s["source"]: s["up"] for s in (await gateway.client.get("/api/v2/sources")).json()["data"]}
         assert sources == {"vendor_a": True, "vendor_b": False}
         # Then vendor_a too: the live market has no fresh source and is suspended.
-        await asyncio.sleep(1.2)
+
+        async def suspended() -> bool:
+            return bool((await moneyline())["suspended"])
+
+        await until(suspended, seconds=5)
         market = await moneyline()
         assert market["suspended"] is True
         assert all("stale" in o["flags"] for o in market["outcomes"])
@@ -142,6 +146,8 @@ class StreamCheck:
         self.epoch: str | None = None
         self.silent_gaps: list[tuple[int, int]] = []
         self.marked = 0
+        # The server holds the subscription (a /ws "subscribed", a GraphQL opening snapshot).
+        self.subscribed = False
 
     def snapshot(self, seq: int, epoch: str | None) -> None:
         self.last, self.epoch = seq, epoch
@@ -164,7 +170,9 @@ async def partner_stream(url: str, check: StreamCheck, final: asyncio.Event) -> 
                 message: dict[str, Any] = orjson.loads(await asyncio.wait_for(socket.recv(), 0.5))
             except TimeoutError:
                 continue
-            if message.get("event") == "snapshot" and message.get("event_id") == EVENT:
+            if message.get("event") == "subscribed":
+                check.subscribed = True
+            elif message.get("event") == "snapshot" and message.get("event_id") == EVENT:
                 check.snapshot(message["seq"], message.get("epoch"))
             elif message.get("event") == "odds.updated" and message.get("event_id") == EVENT:
                 check.delta(message["seq"], message.get("epoch"), bool(message.get("conflated")))
@@ -182,6 +190,7 @@ async def graphql_stream(url: str, check: StreamCheck, final: asyncio.Event) -> 
             except TimeoutError:
                 continue
             if message.get("type") == "next":
+                check.subscribed = True
                 delta = message["payload"]["data"]["oddsUpdated"]
                 check.delta(delta["seq"], delta["epoch"], delta["conflated"])
 
@@ -195,12 +204,19 @@ async def watch_through(topology: Cluster, fault: Callable[[], None], repair: Ca
     streams: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         await ingest(client, topology.pricer.url, 1.50)
+
+        async def readers_hold_the_event() -> bool:
+            replies = [await client.get(f"{r.url}/api/v2/events/{EVENT}") for r in topology.readers]
+            return all(r.status_code == 200 for r in replies)
+
+        # So that every GraphQL subscription opens with a snapshot, its sign that it is in place.
+        await until(readers_hold_the_event)
         for n, reader in enumerate(topology.readers):
             for kind, stream in (("ws", partner_stream), ("graphql", graphql_stream)):
                 for copy in range(3):
                     checks.append(StreamCheck(f"{kind}-{n}-{copy}"))
                     streams.append(asyncio.ensure_future(stream(reader.url, checks[-1], final)))
-        await asyncio.sleep(1.0)
+        await until(lambda: all(c.subscribed for c in checks))
         struck_at, repaired, started = 0.0, False, time.monotonic()
         for step in range(400):
             now = time.monotonic()
@@ -215,7 +231,7 @@ async def watch_through(topology: Cluster, fault: Callable[[], None], repair: Ca
                     )
                     for n in range(30)
                 ]
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # the burst is under way, not yet delivered, when the fault strikes
                 fault()
                 await asyncio.gather(*burst, return_exceptions=True)
                 struck_at = now
@@ -224,6 +240,7 @@ async def watch_through(topology: Cluster, fault: Callable[[], None], repair: Ca
                 repaired = True
             with contextlib.suppress(httpx.HTTPError, AssertionError):
                 await ingest(client, topology.pricer.url, round(1.51 + (step % 40) / 100, 2))
+            # Paced at 40 updates a second, as a feed sends them, fault or not.
             await asyncio.sleep(max(0.0, started + (step + 1) * 0.025 - time.monotonic()))
         last = (await client.get(f"{topology.pricer.url}/api/v2/events/{EVENT}")).json()["data"]
         target = (last["seq"], last["epoch"])

@@ -14,6 +14,8 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import RunningGateway, gateway_settings, serving
 from tests.integration.payloads import batch, update
+from tests.support.subscribers import cohort_members, hub_listeners
+from tests.support.waiting import until
 
 EVENT = "49ers-ravens-2026-03-23"
 SUBSCRIPTION = """
@@ -79,10 +81,10 @@ async def test_queries_follow_the_contract(gateway: RunningGateway) -> None:
         gateway,
         """query($sport: String) {
              events(sport: $sport) { id sport league homeTeam status seq
-               markets(types: ["spread"]) { id type line suspended
+               markets(types: ["spread"]) { id marketId type line suspended
                  outcomes { id name odds { decimal american fractional } impliedProbability
                             sources { source decimal } flags } } }
-             event(id: "49ers-ravens-2026-03-23") { id markets { id } }
+             event(id: "49ers-ravens-2026-03-23") { id markets { marketId } }
              sources { name up updates }
            }""",
         sport="nfl",
@@ -96,10 +98,15 @@ async def test_queries_follow_the_contract(gateway: RunningGateway) -> None:
         "live",
     )
     [spread] = event["markets"]
-    assert (spread["id"], spread["line"], spread["suspended"]) == ("spread:-3.5", -3.5, False)
+    assert (spread["id"], spread["marketId"], spread["line"], spread["suspended"]) == (
+        f"{EVENT}/spread:-3.5",
+        "spread:-3.5",
+        -3.5,
+        False,
+    )
     assert spread["outcomes"][0]["odds"] == {"decimal": 1.91, "american": "-110", "fractional": "91/100"}
     assert spread["outcomes"][0]["sources"] == [{"source": "vendor_a", "decimal": 1.91}]
-    assert [m["id"] for m in body["data"]["event"]["markets"]] == ["moneyline", "spread:-3.5"]
+    assert [m["marketId"] for m in body["data"]["event"]["markets"]] == ["moneyline", "spread:-3.5"]
     assert body["data"]["sources"] == [{"name": "vendor_a", "up": True, "updates": 2}]
 
 
@@ -121,7 +128,7 @@ async def test_depth_and_alias_limits(gateway: RunningGateway) -> None:
 async def test_subscription_yields_deltas_with_seq(gateway: RunningGateway, session: Any) -> None:
     stream = session.subscribe(request(SUBSCRIPTION, ids=[EVENT]))
     task = asyncio.ensure_future(collect(stream, 3))
-    await asyncio.sleep(0.3)
+    await until(lambda: cohort_members(gateway.app) == 1)
     await ingest(gateway, update(1.85, 2.10))
     await ingest(gateway, update(1.80, 2.20))
     await ingest(gateway, update(1.75, 2.25, home_team="Chiefs", away_team="Bills"))  # another event
@@ -141,7 +148,7 @@ async def test_cohort_members_each_get_their_own_operation_id(gateway: RunningGa
     sessions = [await c.connect_async() for c in clients]  # type: ignore[no-untyped-call]
     try:
         tasks = [asyncio.ensure_future(collect(s.subscribe(request(SUBSCRIPTION, sport="nfl")), 2)) for s in sessions]
-        await asyncio.sleep(0.3)
+        await until(lambda: cohort_members(gateway.app) == 3)
         cohorts = gateway.app.state.graphql.cohorts_in_use()
         assert len(cohorts) == 1
         assert len(cohorts[0].members) == 3
@@ -158,7 +165,7 @@ async def test_cohort_members_each_get_their_own_operation_id(gateway: RunningGa
 async def test_one_off_documents_take_the_plain_path(gateway: RunningGateway, session: Any) -> None:
     document = gql('subscription { ... on Subscription { oddsUpdated(sport: "nfl") { eventId seq } } }')
     task = asyncio.ensure_future(collect(session.subscribe(document), 1))
-    await asyncio.sleep(0.3)
+    await until(lambda: hub_listeners(gateway.services) == 1)
     await ingest(gateway, update())
     assert await task == [{"eventId": EVENT, "seq": 1}]
     assert gateway.app.state.graphql.cohorts_in_use() == []

@@ -33,7 +33,7 @@ async def any_db_gateway(request: pytest.FixtureRequest, sqlite_url: str) -> Asy
 async def _settle(gateway: RunningGateway) -> datetime:
     await gateway.services.audit_writer.flush()
     moment = datetime.now(UTC)
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # what is ingested next is stamped strictly after `moment`
     return moment
 
 

@@ -23,6 +23,8 @@ from betting.settlement import Result, payout
 from betting.settling import AlreadySettled, SettlementService
 from betting.wallet import WalletService
 from feeds.book import OddsBook
+from schema.answers import Made
+from schema.commands import PlaceBet, SettleMarket
 from schema.errors import OddsgateError
 from schema.model import EventStatus
 from schema.visibility import EVERYTHING
@@ -84,7 +86,7 @@ class Ledger(RuleBasedStateMachine):
         reference = data.draw(st.sampled_from(sorted(self.references)))
         user, amount = self.references[reference]
         again = self.run(self.wallets.deposit(user, amount, reference))
-        assert again.replayed
+        assert again.made is Made.REPLAYED
 
     @precondition(lambda self: self.result is None)
     @rule(
@@ -104,15 +106,16 @@ class Ledger(RuleBasedStateMachine):
             "accept": "exact",
         }
         earlier = self.keys.get((user, key))
+        status: Made | None
         try:
-            status, reply = self.run(self.bets.place(Bettor(user, None, True), key, body, EVERYTHING))
+            status, reply = self.run(self.bets.place(Bettor(user, None, True), key, PlaceBet(**body), EVERYTHING))
         except IdempotencyMismatch:
             assert earlier is not None
             assert earlier[0] != body
             return
         except OddsgateError as exc:
-            status, reply = 0, {"refused": exc.code}
-        if status == 0:
+            status, reply = None, {"refused": exc.code}
+        if status is None:
             if earlier is not None:
                 # A key first answered with a refusal keeps that answer, whatever the funds now.
                 assert (earlier[0], earlier[1]) == (body, reply)
@@ -123,9 +126,9 @@ class Ledger(RuleBasedStateMachine):
             return
         if earlier is not None:
             assert earlier[0] == body
-            assert reply == earlier[1]  # the first answer again, nothing moved
+            assert (status, reply) == (Made.REPLAYED, earlier[1])  # the first answer again, nothing moved
             return
-        assert status == 201
+        assert status is Made.CREATED
         self.keys[(user, key)] = (body, reply)
         self.available[user] -= stake
         self.locked[user] += stake
@@ -138,14 +141,14 @@ class Ledger(RuleBasedStateMachine):
             body = {"event_id": EVENT.id, "market_id": "moneyline", "void": True}
         for attempt in range(times):
             try:
-                status, reply = self.run(self.settling.settle("trader", body))
+                status, reply = self.run(self.settling.settle("trader", SettleMarket(**body)))
             except AlreadySettled:
                 assert self.result is not None  # settled already, with other outcomes
                 return
             if self.result is not None:
-                assert (status, reply["id"]) == (200, self.result[0])
+                assert (status, reply["id"]) == (Made.REPLAYED, self.result[0])
                 return
-            assert (status, attempt) == (201, 0)
+            assert (status, attempt) == (Made.CREATED, 0)
             for user, outcome, stake in self.open:
                 result = Result.VOID if winner == "void" else Result.WON if outcome == winner else Result.LOST
                 paid = payout(stake, ODDS[outcome], result)

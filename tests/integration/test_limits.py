@@ -68,7 +68,7 @@ async def flood(
         while not answer.done() and sent < most:
             writer.write(chunk)
             await writer.drain()
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a turn for the reader, which may have the answer already
             sent += len(chunk)
     async with asyncio.timeout(5):
         return sent, await answer

@@ -188,7 +188,7 @@ async def test_american_json_reports_game_state(gateway: RunningGateway) -> None
 async def settle(gateway: RunningGateway) -> datetime:
     await gateway.services.audit_writer.flush()
     moment = datetime.now(UTC)
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # what is ingested next is stamped strictly after `moment`
     return moment
 
 

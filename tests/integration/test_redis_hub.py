@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from feeds.live_store import RedisLiveStore, history_key
 from feeds.publish import DELTAS_CHANNEL, BroadcastSink, encode_delta
 from feeds.replication import SnapshotWriter
 from schema.model import Delta
+from tests.support.waiting import never, until
 from tests.unit.test_book import EVENT, Clock, q
 
 
@@ -65,13 +66,6 @@ def price(pair: Pair, steps: int) -> None:
     for step in range(steps):
         pair.clock.now += 1
         pair.owner.apply(q(pair.clock, home=f"1.{50 + step}"))
-
-
-async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
-    """Polls: the hub runs in its own task and signals nothing a test could wait on."""
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def test_the_replica_follows_the_owner(pair: Pair) -> None:
@@ -157,10 +151,11 @@ async def test_a_snapshot_never_runs_ahead_of_the_deltas_it_contains(
     store = pair.hub.store
     assert store is not None
     assert pair.writer.redis is not None
-    gate = asyncio.Event()
+    gate, holding = asyncio.Event(), asyncio.Event()
     publish = pair.writer.redis.publish_recorded
 
     async def held(*args: Any) -> None:
+        holding.set()
         await gate.wait()
         await publish(*args)
 
@@ -168,10 +163,10 @@ async def test_a_snapshot_never_runs_ahead_of_the_deltas_it_contains(
     pair.clock.now += 1
     pair.owner.apply(q(pair.clock, home="1.70"))
     flush = asyncio.create_task(SnapshotWriter(pair.owner, store, pair.writer.published).flush())
-    await asyncio.sleep(0.3)
-    # Delta 2 is still on its way to Redis, so the snapshot holding it must not be there yet.
+    await asyncio.wait_for(holding.wait(), 5)
+    # Delta 2 is still on its way to Redis, so the snapshot holding it must not be written meanwhile.
     assert pair.writer.outbound == 0
-    assert not flush.done()
+    await never(flush.done, seconds=0.3)
     assert await store.snapshot(EVENT.id) is None
     gate.set()
     await asyncio.wait_for(flush, 5)
@@ -187,11 +182,12 @@ async def test_messages_redis_cannot_take_are_bounded_counted_and_waited_for(
     broadcast = Broadcast(redis_url, outbound_limit=3)
     await broadcast.connect()
     assert broadcast.redis is not None
-    gate = asyncio.Event()
+    gate, holding = asyncio.Event(), asyncio.Event()
     publish = broadcast.redis.publish_recorded
     batches: list[list[bytes]] = []
 
     async def held(batch: list[tuple[str, bytes, str | None]], *args: Any) -> None:
+        holding.set()
         await gate.wait()
         batches.append([message for _, message, _ in batch])
         await publish(batch, *args)
@@ -199,15 +195,14 @@ async def test_messages_redis_cannot_take_are_bounded_counted_and_waited_for(
     monkeypatch.setattr(broadcast.redis, "publish_recorded", held)
     try:
         broadcast.publish("bounded", b"0")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(holding.wait(), 5)
         for n in range(1, 6):
             broadcast.publish("bounded", str(n).encode())
         # The publisher holds message 0; of the five behind it only the newest three are kept.
         assert broadcast.outbound == 3
         assert broadcast.stats.dropped == 2
         waiting = asyncio.create_task(broadcast.published())
-        await asyncio.sleep(0.1)
-        assert not waiting.done()
+        await never(waiting.done, seconds=0.1)
         gate.set()
         await asyncio.wait_for(waiting, 5)
         assert batches == [[b"0"], [b"3", b"4", b"5"]]

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import RunningGateway, gateway_settings, serving
 from tests.integration.payloads import batch, now_iso, update
+from tests.support.waiting import until
 
 EVENT = "49ers-ravens-2026-03-23"
 
@@ -276,21 +277,25 @@ async def test_a_client_that_hangs_up_mid_body_is_no_server_error(
     gateway: RunningGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     host, port = gateway.url.removeprefix("http://").split(":")
-    _, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         f"POST /api/v2/ingest HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {gateway.token}\r\n"
-        'Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{"source": '.encode()
+        "Content-Type: application/json\r\nContent-Length: 400\r\nExpect: 100-continue\r\n\r\n".encode()
     )
     await writer.drain()
-    await asyncio.sleep(0.2)
+    # The server asks for the body once the route reads it: from here on, it is mid-body.
+    async with asyncio.timeout(5):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b'{"source": ')
+    await writer.drain()
     writer.close()
     await writer.wait_closed()
     metric = 'oddsgate_request_seconds_count{method="POST",route="/api/v2/ingest",status="499"} 1.0'
-    for _ in range(50):
-        if metric in (await gateway.client.get("/metrics")).text:
-            break
-        await asyncio.sleep(0.05)
-    assert metric in (await gateway.client.get("/metrics")).text
+
+    async def counted() -> bool:
+        return metric in (await gateway.client.get("/metrics")).text
+
+    await until(counted, seconds=5)
     assert "unhandled error" not in caplog.text
     assert (await gateway.client.get("/health")).status_code == 200
 
@@ -319,7 +324,11 @@ async def test_ready_reports_every_source_gone_silent_as_degraded_and_stays_in_s
         assert (await client.get("/ready")).json()["status"] == "ready"
         await client.post("/api/v2/ingest", json=batch("a", update()))
         assert (await client.get("/ready")).json()["status"] == "ready"
-        await asyncio.sleep(0.8)
+
+        async def degraded() -> bool:
+            return bool((await client.get("/ready")).json()["status"] == "degraded")
+
+        await until(degraded, seconds=5)  # silent for 0.3 s, then the next sweep marks it down
         reply = await client.get("/ready")
         # A load balancer must keep sending this process the feed that would bring the source back.
         assert reply.status_code == 200

@@ -20,6 +20,8 @@ from betting.risk import RiskBook, RiskLimits
 from betting.settling import SettlementService
 from betting.wallet import WalletService
 from feeds.book import OddsBook
+from schema.answers import Made
+from schema.commands import PlaceBet, SettleMarket
 from schema.model import EventStatus
 from schema.visibility import EVERYTHING
 from store.audit import AuditRepository
@@ -89,7 +91,7 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
             "odds": "2.10" if n % 2 == 0 else "1.85",
             "accept": "any",
         }
-        await bets.place(Bettor(users[n % len(users)], None, True), f"k{n}", body, EVERYTHING)
+        await bets.place(Bettor(users[n % len(users)], None, True), f"k{n}", PlaceBet(**body), EVERYTHING)
 
     killed_midway = False
     for delay in (0.05, 0.1, 0.2, 0.4):
@@ -105,6 +107,7 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
         )
         assert process.stdout is not None
         assert (await process.stdout.readline()).decode().strip() == "settling"
+        # The kill is meant to land at an arbitrary moment of the settlement: time is the point.
         await asyncio.sleep(delay)
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -125,9 +128,9 @@ async def test_a_settlement_killed_midway_is_all_or_nothing(postgres_cluster: st
     assert killed_midway, "every settlement finished before the kill; the market was too small to catch it"
 
     status, reply = await SettlementService(wallets, KnownMarkets(OddsBook(), AuditRepository(wallets.engine))).settle(
-        "again", {"event_id": EVENT.id, "market_id": "moneyline", "winning_outcome_ids": ["home"]}
+        "again", SettleMarket(event_id=EVENT.id, market_id="moneyline", winning_outcome_ids=["home"])
     )
-    assert (status, reply["bets"]) == (201, BETS)
+    assert (status, reply["bets"]) == (Made.CREATED, BETS)
     assert await counts(wallets) == (BETS, 1, BETS)
     assert await wallets.check() == []
     await engine.dispose()

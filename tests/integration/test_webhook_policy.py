@@ -3,7 +3,6 @@ nothing about ports behind an address, and only their owner (or an admin) can ch
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,7 @@ import httpx
 import pytest
 
 from auth.principal import Principal
-from gateway.webhook_addresses import AddressPolicy, AddressRefused
-from gateway.webhooks import WebhookService
+from schema.commands import RegisterWebhook
 from store.db import create_engine
 from store.migrate import upgrade_async
 from store.webhooks import WebhookRepository
@@ -21,7 +19,9 @@ from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, update
 from tests.integration.test_control import Receiver, serve_receiver
 from tests.support.servers import free_port
-from tests.support.waiting import until
+from tests.support.waiting import never, until
+from usecases.webhook_addresses import AddressPolicy, AddressRefused
+from usecases.webhooks import WebhookService
 
 EVENT = "49ers-ravens-2026-03-23"
 SECRET = "partner-secret-0123456789"
@@ -149,7 +149,8 @@ async def test_deleting_a_webhook_cancels_its_queued_deliveries(trading: Running
         await until(retried)
         assert (await trading.client.delete(f"/api/v2/webhooks/{made['id']}")).status_code == 204
         attempts = len(failing.received)
-        await asyncio.sleep(1.5)
+        # The next retry was due within 0.5 s (backoff 0.2 s, doubling): 1.5 s would see it made.
+        await never(lambda: len(failing.received) > attempts, seconds=1.5)
         deliveries = (await trading.client.get(f"/api/v2/webhooks/{made['id']}/deliveries")).json()["data"]
     finally:
         server.should_exit = True
@@ -182,7 +183,9 @@ async def test_a_name_rebound_to_a_private_address_is_not_delivered_to(tmp_path:
     try:
         owner = Principal("alice", frozenset({"odds:control"}), frozenset({"*"}), None, False, None, "j", _far())
         port = receiver_url.split(":")[2].split("/")[0]
-        made = await service.register(owner, {**hook(f"http://rebind.example:{port}/hook"), "events": ["alert"]})
+        made = await service.register(
+            owner, RegisterWebhook(**{**hook(f"http://rebind.example:{port}/hook"), "events": ["alert"]})
+        )
         service.on_alert(_alert())
 
         async def finished() -> bool:

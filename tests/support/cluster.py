@@ -193,18 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redis {running.redis.url}, postgres {running.database_url}, logs in {running.workdir}")
         print(f"an operator token (1 h): {token}")
         print("Ctrl-C stops everything.")
-        stop = False
-
-        def interrupted(_signum: int, _frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, interrupted)
-        try:
-            while not stop:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        # Blocked, Ctrl-C and SIGTERM interrupt nothing: sigwait takes the first, and everything stops.
+        stops = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        signal.sigwait(stops)
     return 0
 
 

@@ -207,7 +207,7 @@ async def test_a_line_is_on_disk_before_any_task_woken_after_it_runs(tmp_path: P
         return b"".join(path.read_bytes() for path in segments(tmp_path))
 
     sending = asyncio.ensure_future(client_writer())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the writer is waiting before the lines come
     journal.append(b'{"seq": 1}')
     journal.append(b'{"seq": 2}')
     woken.set()

@@ -25,7 +25,7 @@ class SwallowingStore:
         self.calls += 1
         self.entered.set()
         try:
-            await asyncio.sleep(3600)
+            await asyncio.sleep(3600)  # a command that never answers: only the cancel ends it
         except asyncio.CancelledError:
             if self.fail:
                 raise RedisConnectionError("connection closed by cancel") from None

@@ -37,6 +37,8 @@ async def running() -> tuple[OddsBook, Hub, Broadcast, Clock]:
 
 
 async def settle() -> None:
+    """A few turns of the loop: in one process the hub hands deltas out at once, so anything that
+    arrives later would come from a task of its own, and would have run by now."""
     for _ in range(5):
         await asyncio.sleep(0)
 

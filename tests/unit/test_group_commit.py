@@ -22,9 +22,9 @@ async def test_requests_arriving_during_a_batch_share_the_next_one() -> None:
 
     commits: GroupCommit[int, int] = GroupCommit(decide, limit=3)
     first = asyncio.create_task(commits.submit(1))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop: the first batch starts, alone
     rest = [asyncio.create_task(commits.submit(n)) for n in range(2, 7)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # and the rest queue behind it
     gate.set()
     assert await first == 10
     answers = await asyncio.gather(*rest, return_exceptions=True)

@@ -16,10 +16,10 @@ from auth.jurisdictions import Jurisdictions
 from auth.principal import MANAGE_WEBHOOKS, SCOPES, Principal
 from auth.ratelimit import RateLimiter
 from auth.tokens import TokenConfig, TokenService
-from gateway.alerting import sees_place
-from gateway.webhooks import Hook
 from schema.visibility import EVERYTHING, Visibility
 from store.visible import overlaps, sees_event
+from usecases.alerting import sees_place
+from usecases.webhooks import Hook
 
 NFL = ("american_football", "NFL")
 NCAAF = ("american_football", "NCAAF")

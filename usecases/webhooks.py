@@ -1,7 +1,7 @@
 """Webhooks: partners' endpoints get significant moves, suspensions and alerts, signed, retried with
 exponential backoff, logged, and dead-lettered after the last attempt. The odds path only enqueues:
 a slow or dead endpoint holds up nobody. Deliveries go only to public addresses (see
-`gateway.webhook_addresses`); a webhook is changed only by its owner or an admin, and deleting it
+`usecases.webhook_addresses`); a webhook is changed only by its owner or an admin, and deleting it
 cancels what was still queued for it. A webhook delivers only what its owner's token could see (its
 sports, narrowed by its region), narrowed again by the filters it was registered with."""
 
@@ -28,21 +28,21 @@ from auth.principal import ALL_SPORTS, Principal
 from feeds.alerts import Alert
 from feeds.aliases import AliasBook
 from feeds.normalize import Normalizer
-from gateway.alerting import Place, sees_place
-from gateway.webhook_addresses import AddressPolicy, AddressRefused
 from schema import text
+from schema.commands import RegisterWebhook
 from schema.errors import Forbidden, InvalidRequest, NotFound
 from schema.model import Delta
 from schema.render import delta_json
 from schema.visibility import EVERYTHING, Visibility
 from store.webhooks import WebhookRepository
+from usecases.alerting import Place, sees_place
+from usecases.webhook_addresses import AddressPolicy, AddressRefused
 
 log = logging.getLogger(__name__)
 EVENTS = ("suspension", "move", "alert", "market.settled", "market.unsettled")
 # Kinds that carry alerts, an operator's surface: their owner needs `odds:control` (a token with
 # `webhooks:manage` alone may not read alerts, so it may not have them sent either).
 ALERT_KINDS = frozenset({"move", "alert"})
-FIELDS = ("url", "events", "secret", "sports", "event_ids")
 MAX_FILTER = 100
 SIGNATURE_HEADER = "X-Oddsgate-Signature"
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -311,25 +311,18 @@ class WebhookService:
 
     # -- registering -------------------------------------------------------------------------------
 
-    async def register(self, principal: Principal, body: object) -> dict[str, Any]:
+    async def register(self, principal: Principal, command: RegisterWebhook) -> dict[str, Any]:
         """Records what the owner's token sees now: the webhook never delivers more than that."""
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body is a JSON object: {url, events, secret, sports?, event_ids?}")
-        unknown = sorted(str(k) for k in set(body) - set(FIELDS))
-        if unknown:
-            raise InvalidRequest(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; a webhook takes {', '.join(FIELDS)}"
-            )
-        url, events, secret = body.get("url"), body.get("events"), body.get("secret")
-        url = text.text(url, "url", text.URL)
+        events, secret = command.events, command.secret
+        url = text.text(command.url, "url", text.URL)
         await self.addresses.check(url)
-        if not isinstance(events, list) or not events or not all(e in EVENTS for e in events):
+        if not events or not all(e in EVENTS for e in events):
             raise InvalidRequest(f"'events' is a non-empty list of {', '.join(EVENTS)}")
         if not ALERT_KINDS.isdisjoint(events) and not principal.has_scope("odds:control"):
             raise Forbidden(
                 "'alert' and 'move' deliveries are alerts: the owner's token needs the scope 'odds:control'"
             )
-        if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+        if not 16 <= len(secret) <= 200:
             raise InvalidRequest("'secret' is required: 16 to 200 characters, used to sign deliveries")
         visibility = self._owner_visibility(principal.sports, principal.region)
         row = {
@@ -342,8 +335,8 @@ class WebhookService:
             "active": True,
             "owner_sports": sorted(principal.sports),
             "owner_region": principal.region,
-            "sports": self._sports(body.get("sports"), visibility),
-            "event_ids": self._event_ids(body.get("event_ids"), visibility),
+            "sports": self._sports(command.sports, visibility),
+            "event_ids": self._event_ids(command.event_ids, visibility),
         }
         await self.repository.add(row)
         await self.reload()

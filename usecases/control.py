@@ -21,6 +21,7 @@ from feeds.broadcast import Broadcast
 from feeds.normalize import Normalizer
 from feeds.overrides import Action, Override, Scope, check
 from schema import text
+from schema.commands import CreateOverride, OverrideScope, RollbackOverride
 from schema.errors import Forbidden, InvalidRequest, NotFound, OddsgateError
 from schema.model import OUTCOMES
 from store.overrides import OverrideRepository
@@ -55,16 +56,14 @@ class ControlService:
         for row in await self.repository.active():
             self.book.override(_override(row))
 
-    async def create(self, principal: Principal, body: object) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body is a JSON object: {scope, action, value?, reason}")
-        scope = self._scope(body.get("scope"))
+    async def create(self, principal: Principal, command: CreateOverride) -> dict[str, Any]:
+        scope = self._scope(command.scope)
         try:
-            action = Action(str(body.get("action")))
+            action = Action(command.action)
         except ValueError:
             raise InvalidRequest("'action' must be suspend, resume, margin or price") from None
-        value = check(scope, action, _decimal(body.get("value")))
-        reason = _reason(body.get("reason"))
+        value = check(scope, action, _decimal(command.value))
+        reason = _reason(command.reason)
         self._check_visible(principal, scope)
         self._check_exists(scope)
         now = datetime.now(UTC)
@@ -77,8 +76,8 @@ class ControlService:
         self._share({"op": "add", "override": _wire(override)})
         return {**_public(row), "deltas": len(deltas)}
 
-    async def rollback(self, principal: Principal, override_id: str, body: object) -> dict[str, Any]:
-        reason = _reason(body.get("reason") if isinstance(body, dict) else None, default="rollback")
+    async def rollback(self, principal: Principal, override_id: str, command: RollbackOverride) -> dict[str, Any]:
+        reason = _reason(command.reason, default="rollback")
         override_id = text.record_id(override_id)
         row = await self.repository.get(override_id)
         if row is None or row["action"] == "rollback":
@@ -134,8 +133,9 @@ class ControlService:
         if self.broadcast.redis is not None:
             self.broadcast.publish(OVERRIDES_CHANNEL, orjson.dumps(message))
 
-    def _scope(self, raw: object) -> Scope:
-        if not isinstance(raw, dict) or not raw or set(raw) - _SCOPE_KEYS:
+    def _scope(self, given: OverrideScope) -> Scope:
+        raw = given.body()
+        if not raw:
             raise InvalidRequest(f"'scope' is an object with some of {', '.join(sorted(_SCOPE_KEYS))}")
         if not all(isinstance(v, str) and v for v in raw.values()):
             raise InvalidRequest("scope values are non-empty strings")

@@ -153,11 +153,16 @@ def _row(alert: Alert) -> dict[str, Any]:
 
 
 def _alert(body: dict[str, Any]) -> Alert:
+    return stored_alert({**body, "raised_at": datetime.fromisoformat(body["raised_at"])})
+
+
+def stored_alert(body: dict[str, Any]) -> Alert:
+    """An alert from its row (or its message, times read back)."""
     return Alert(
         body["id"],
         body["rule"],
         body["kind"],
-        datetime.fromisoformat(body["raised_at"]),
+        body["raised_at"],
         body["message"],
         body.get("event_id"),
         body.get("market_id"),
