@@ -15,13 +15,8 @@ from auth.principal import Principal
 from feeds.book import OddsBook
 from feeds.fanout import Hub
 from feeds.normalize import Normalizer
-from feeds.source_board import SourceBoard
-from insights.service import InsightService
-from resolvers.errors import graphql_errors
 from schema.visibility import EVERYTHING, Visibility
-from usecases.alerting import AlertService
 from usecases.betting import Betting
-from usecases.control import ControlService
 from usecases.insights import InsightReading
 from usecases.odds import OddsReading
 from usecases.operators import OperatorViews
@@ -37,11 +32,7 @@ class GraphQLContext:
     client_queue: int
     slow_client_seconds: float
     access: AccessControl
-    control: ControlService
     betting: Betting
-    alerts: AlertService
-    insights: InsightService
-    sources: SourceBoard
     odds: OddsReading
     operators: OperatorViews
     insight_reading: InsightReading
@@ -58,12 +49,4 @@ class GraphQLContext:
         """The authenticated caller (admission to a scope is the use-case's)."""
         if self.principal is None:
             raise Unauthenticated("a bearer token is required")
-        return self.principal
-
-    def require(self, scope: str) -> Principal:
-        """The caller, admitted to `scope`; raises the contract's refusals as GraphQL errors."""
-        with graphql_errors():
-            if self.principal is None:
-                raise Unauthenticated("a bearer token is required")
-            self.access.admit(self.principal, scope)
         return self.principal

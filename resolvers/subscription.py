@@ -14,7 +14,6 @@ import strawberry
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
-from feeds.audience import Audience
 from feeds.filters import DeltaFilter
 from feeds.outbox import Outbox, SlowConsumer
 from feeds.resume import Snapshot, Subscriber, positions, shown
@@ -61,11 +60,10 @@ class Subscription:
         ] = True,
     ) -> AsyncGenerator[OddsDeltaGQL, None]:
         context = info.context
-        context.require("odds:read")
         with graphql_errors():
-            selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets, context.visibility)
+            audience = context.odds.audience(context.caller())
+            selection = DeltaFilter.of(context.normalizer, event_ids, sport, markets, audience.visibility)
             marks = positions(((p.event_id, p.seq, p.epoch) for p in since or ()), SINCE_USAGE)
-        audience = Audience(context.book, context.visibility)
 
         def render(delta: Delta, marked: bool) -> OddsDeltaGQL:
             return delta_gql(audience.delta(delta), conflated=marked)
@@ -94,6 +92,7 @@ class Subscription:
     )
     async def alerts(self, info: Info[GraphQLContext, None]) -> AsyncGenerator[AlertGQL, None]:
         context = info.context
-        context.require("odds:control")
-        async for alert in context.alerts.stream(context.visibility):
+        with graphql_errors():
+            alerts = context.operators.alert_stream(context.caller())
+        async for alert in alerts:
             yield alert_gql(alert)

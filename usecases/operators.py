@@ -3,6 +3,7 @@ reports. Each lists only what the caller's token sees; every door calls these.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,6 +97,11 @@ class OperatorViews:
             offset=page.offset,
         )
         return Paged([stored_alert(row) for row in rows], total, page)
+
+    def alert_stream(self, principal: Principal) -> AsyncIterator[Alert]:
+        """Alerts as they are raised, on events the caller's token sees."""
+        self.access.admit(principal, CONTROL)
+        return self.alerts.stream(self.access.visibility(principal))
 
     async def exposure(self, principal: Principal) -> list[dict[str, Any]]:
         """The house's stakes and liability per outcome."""
