@@ -427,11 +427,7 @@ class BetService:
             raise NotFound(f"no bet {bet_id!r}")
         return stored_bet(row, record=True)
 
-    async def report(self, sub: str | None) -> dict[str, Any]:
-        """PnL, ROI and win rate of one user's settled bets, or of everyone's (sub None)."""
+    async def report(self, sub: str) -> dict[str, Any]:
+        """PnL, ROI and win rate of one user's settled bets (everyone's: `betting.reports`)."""
         async with self.wallets.engine.connect() as conn:
             return summary(await settled_bets(conn, sub))
-
-    async def exposure(self) -> list[dict[str, Any]]:
-        async with self.wallets.engine.connect() as conn:
-            return await self.repository.all_exposure(conn)

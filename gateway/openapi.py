@@ -18,10 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from auth.principal import Scopes
 from gateway.errors import STATUS
-from gateway.params import EARLIEST, LATEST
 from schema import text as stored_text
 from schema.paging import DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE
 from schema.responses import ErrorResponse
+from schema.times import EARLIEST, LATEST
 
 JSON = dict[str, Any]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])

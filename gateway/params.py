@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import QueryParams
@@ -10,6 +10,7 @@ from starlette.datastructures import QueryParams
 from schema import text as stored_text
 from schema.errors import InvalidRequest
 from schema.paging import DEFAULT_PAGE, Page
+from schema.times import query_time
 
 
 class IdConvertor(Convertor[str]):
@@ -81,20 +82,9 @@ def timestamp(params: QueryParams, name: str) -> datetime | None:
     value = raw.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
     try:
         parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise InvalidRequest(f"'{name}' must be an ISO 8601 time, got {raw[:40]!r}") from None
-    except OverflowError:
-        raise InvalidRequest(f"'{name}' is outside the years 1 to 9999 in UTC, got {raw[:40]!r}") from None
-    if not EARLIEST <= parsed <= LATEST:
-        raise InvalidRequest(f"'{name}' must be between {EARLIEST.year} and {LATEST.year}, got {raw[:40]!r}")
-    return parsed
-
-
-# Times any database here stores and any client means; beyond them an index lookup is only a way
-# to find an edge case in a driver.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+    return query_time(parsed, name, raw[:40])
 
 
 def page(params: QueryParams) -> Page:

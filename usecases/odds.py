@@ -17,6 +17,7 @@ from schema.errors import NotFound
 from schema.model import Event, MarketType
 from schema.paging import Page, Paged
 from schema.sources import SourceStatus
+from schema.times import query_time
 from store.audit import AuditRepository
 
 READ = "odds:read"
@@ -91,7 +92,7 @@ class OddsReading:
     ) -> tuple[datetime, Event]:
         """The event as the caller's audience was served it at `at` (default now), from the audit."""
         audience = self.audience(principal)
-        at = datetime.now(UTC) if at is None else at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        at = query_time(at, "at") or datetime.now(UTC)
         event = await self.audit.event_at(event_id, at, view=audience.view)
         if event is None:
             raise NotFound(f"event {event_id!r} has no audited odds at or before {at.isoformat()}")

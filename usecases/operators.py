@@ -15,6 +15,7 @@ from feeds.alerts import Alert
 from feeds.normalize import Normalizer
 from schema.commands import CreateOverride, RegisterWebhook, RollbackOverride
 from schema.paging import Page, Paged
+from schema.times import query_time
 from usecases.alerting import AlertService, stored_alert
 from usecases.control import ControlService
 from usecases.webhooks import WebhookService
@@ -79,7 +80,7 @@ class OperatorViews:
             event_id=selected.event_id,
             actor=selected.actor,
             action=selected.action,
-            since=selected.since,
+            since=query_time(selected.since, "since"),
             limit=page.limit,
             offset=page.offset,
         )
@@ -92,7 +93,7 @@ class OperatorViews:
             self.access.visibility(principal),
             kind=selected.kind,
             event_id=selected.event_id,
-            since=selected.since,
+            since=query_time(selected.since, "since"),
             limit=page.limit,
             offset=page.offset,
         )

@@ -23,6 +23,7 @@ from websockets.asyncio.client import connect
 from gateway.settings import Settings
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
 from tests.integration.payloads import batch, update
+from tests.support.sockets import closed_code
 from tests.support.subscribers import cohort_members
 from tests.support.waiting import until
 
@@ -229,19 +230,6 @@ async def test_production_mode_hides_introspection_and_suggestions(sqlite_url: s
 
 def ws(gateway: RunningGateway, path: str) -> str:
     return gateway.url.replace("http://", "ws://") + path
-
-
-async def read_until_closed(socket: Any, seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while True:
-            await socket.recv()
-
-
-async def closed_code(socket: Any, seconds: float = 5) -> int:
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await read_until_closed(socket, seconds)
-    assert closed.value.rcvd is not None
-    return int(closed.value.rcvd.code)
 
 
 async def graphql_socket(gateway: RunningGateway, token: str | None, **options: Any) -> Any:

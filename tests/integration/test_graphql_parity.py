@@ -152,3 +152,14 @@ async def test_bodies_are_typed_commands_refused_by_field(book: RunningGateway) 
     assert "unknown field 'scope.team'" in override.json()["error"]["message"]
     assert (huge.status_code, huge.json()["error"]["code"]) == (422, "INVALID_REQUEST")
     assert "'stake'" in huge.json()["error"]["message"]
+
+
+async def test_times_are_bounded_alike(book: RunningGateway) -> None:
+    rest = await book.client.get(f"/api/v2/events/{EVENT}/history?at=1900-01-01T00:00:00Z")
+    graphql = await gql(
+        book.client, 'query($e: ID!) { history(eventId: $e, at: "1900-01-01T00:00:00Z") { id } }', e=EVENT
+    )
+    since = await gql(book.client, '{ overrides(since: "9999-01-01T00:00:00Z") { id } }')
+    assert (rest.status_code, rest.json()["error"]["code"]) == (422, "INVALID_REQUEST")
+    assert codes(graphql) == ["INVALID_REQUEST"] == codes(since)
+    assert "between 1970 and 9000" in graphql["errors"][0]["message"]

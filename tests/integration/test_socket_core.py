@@ -3,18 +3,17 @@ GraphQL's graphql-transport-ws with the same code, and a client that hangs up is
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.settings import Settings
 from tests.conftest import RunningGateway, gateway_settings, mint, serving
+from tests.support.sockets import closed_code
 from tests.support.waiting import until
 
 EVENT = "49ers-ravens-2026-03-23"
@@ -29,19 +28,6 @@ async def gateway(sqlite_url: str) -> AsyncIterator[RunningGateway]:
 
 def url(gateway: RunningGateway, path: str) -> str:
     return gateway.url.replace("http://", "ws://") + path
-
-
-async def read_until_closed(socket: ClientConnection, seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while True:
-            await socket.recv()
-
-
-async def closed_code(socket: ClientConnection, seconds: float = 5) -> int:
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await read_until_closed(socket, seconds)
-    assert closed.value.rcvd is not None
-    return int(closed.value.rcvd.code)
 
 
 @asynccontextmanager
